@@ -1,0 +1,147 @@
+"""`meshctl`: the platform's command line (seed sample data, run the mesh, list products)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from platform_core.environment import current_environment
+from platform_core.sample_data import Scale, write_landing
+from platform_core.workspace import find_mesh_root
+
+DEFAULT_SCALE = Scale()
+
+
+def _dagster_home(root: Path) -> Path:
+    """The local instance under .mesh/, configured from deployment/local/dagster.yaml."""
+    configured = os.environ.get("DAGSTER_HOME")
+    home = Path(configured) if configured else current_environment().mesh_home / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    template = root / "deployment" / "local" / "dagster.yaml"
+    if not configured and template.is_file():
+        shutil.copyfile(template, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _scale(args: argparse.Namespace) -> Scale:
+    return Scale(tenants=args.tenants, orders_per_tenant=args.orders_per_tenant, seed=args.seed)
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    env = current_environment()
+    written = write_landing(env.landing_dir, _scale(args))
+    state = "wrote" if written else "kept (already at this scale)"
+    print(f"sample sources {state}: {env.landing_dir}  [{_scale(args)}]")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from platform_core.runner import materialize_mesh
+
+    root = find_mesh_root()
+    cmd_seed(args)
+    _dagster_home(root)
+    select = [dg.AssetKey.from_user_string(k) for k in args.select] if args.select else None
+    with dg.DagsterInstance.get() as instance:
+        summary = materialize_mesh(root, instance, select=select)
+    print(summary.render())
+    return 0 if summary.success else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Seed, materialize once so the UI opens on data, then run `dagster dev`."""
+    root = find_mesh_root()
+    env = current_environment()
+    if not env.is_local:
+        print(f"meshctl dev runs the local mesh only; this environment is {env.name}.")
+        return 2
+    if args.materialize and not env.duckdb_path.exists():
+        status = cmd_materialize(args)
+        if status:
+            return status
+    else:
+        cmd_seed(args)
+    _dagster_home(root)
+    command = [
+        sys.executable, "-m", "dagster", "dev",
+        "-w", str(root / "workspace.yaml"),
+        "--host", args.host, "--port", str(args.port),
+    ]  # fmt: skip
+    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    # A shell that started us in the background may have SIGINT/SIGTERM ignored; dagster dev
+    # inherits that and could then only be killed. Restore the defaults for the child.
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        preexec_fn=lambda: (
+            signal.signal(signal.SIGINT, signal.SIG_DFL),
+            signal.signal(signal.SIGTERM, signal.SIG_DFL),
+        ),
+    )
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
+
+
+def cmd_products(args: argparse.Namespace) -> int:
+    from platform_core.products.catalog import load_catalog
+
+    catalog = load_catalog(find_mesh_root())
+    for ref, product in sorted(catalog.products.items()):
+        if args.public and not product.is_public:
+            continue
+        print(
+            f"{ref:<32} {product.visibility.value:<9} tier {product.tier}  {', '.join(product.owners)}"
+        )
+    return 0
+
+
+def _add_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenants", type=int, default=DEFAULT_SCALE.tenants)
+    parser.add_argument("--orders-per-tenant", type=int, default=DEFAULT_SCALE.orders_per_tenant)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SCALE.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seed = sub.add_parser("seed", help="write the deterministic sample sources")
+    _add_scale(seed)
+    seed.set_defaults(func=cmd_seed)
+
+    materialize = sub.add_parser("materialize", help="materialize the whole mesh headlessly")
+    _add_scale(materialize)
+    materialize.add_argument("--select", nargs="*", help="asset keys (domain/name) to run")
+    materialize.set_defaults(func=cmd_materialize)
+
+    dev = sub.add_parser("dev", help="seed, materialize once and start dagster dev")
+    _add_scale(dev)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--no-materialize", dest="materialize", action="store_false")
+    dev.set_defaults(func=cmd_dev, select=None)
+
+    products = sub.add_parser("products", help="list the mesh's data products")
+    products.add_argument("--public", action="store_true", help="only public products")
+    products.set_defaults(func=cmd_products)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Errors users see. Each names the thing at fault, the rule it broke and the fix."""
+
+from __future__ import annotations
+
+
+class MeshError(Exception):
+    """Base class for every error platform_core raises on purpose."""
+
+
+class ConfigurationError(MeshError):
+    """An environment variable or setting is missing or wrong."""
+
+
+class UnsafeIdentifierError(MeshError):
+    """A name that would reach SQL is not a plain identifier."""
+
+
+class ProductDeclarationError(MeshError):
+    """A data product declaration is invalid; raised while loading definitions."""
+
+    def __init__(self, where: str, problem: str, fix: str) -> None:
+        self.where = where
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{where}: {problem}\n  Fix: {fix}")

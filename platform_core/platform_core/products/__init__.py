@@ -1,0 +1,32 @@
+"""Data products: declare once in products.yaml, implement in a function, get definitions."""
+
+from platform_core.products.catalog import Catalog, catalog_for, depend_on_product, load_catalog
+from platform_core.products.declaration import (
+    DomainProducts,
+    ProductDeclaration,
+    Visibility,
+    load_domain_products,
+)
+from platform_core.products.factory import (
+    ProductContext,
+    ProductImplementation,
+    build_product_assets,
+    python_product,
+    sql_product,
+)
+
+__all__ = [
+    "Catalog",
+    "DomainProducts",
+    "ProductContext",
+    "ProductDeclaration",
+    "ProductImplementation",
+    "Visibility",
+    "build_product_assets",
+    "catalog_for",
+    "depend_on_product",
+    "load_catalog",
+    "load_domain_products",
+    "python_product",
+    "sql_product",
+]

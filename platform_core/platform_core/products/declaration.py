@@ -1,0 +1,259 @@
+"""What a domain declares about its data products, read from its `products.yaml`.
+
+The declaration is the product's public interface: other domains and the governance gate read
+it without importing the domain's code. Invalid declarations fail to load with an error that
+names the file, the product, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from platform_core.errors import ProductDeclarationError
+from platform_core.identifiers import IDENTIFIER
+from platform_core.warehouse.types import LOGICAL_TYPES
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_OWNER = re.compile(r"^(team:[a-z][a-z0-9_\-]*|[^@\s]+@[^@\s]+\.[a-z]{2,})$")
+DEFAULT_MIN_ROW_COUNT_RATIO = 0.8
+DEFAULT_FAIL_AFTER = "24h"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '30m', '24h', '7d' -> timedelta."""
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write it like 30m, 24h or 7d")
+    amount, unit = match.groups()
+    return timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+class Automation(StrEnum):
+    EAGER = "eager"  # run when an input updates (the default for products with inputs)
+    ON_CRON = "on_cron"  # run on `cron` once inputs have updated since the last tick
+    MANUAL = "manual"  # only when someone (or meshctl materialize) asks
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnContract(_Strict):
+    name: str
+    type: str
+    description: str = ""
+    not_null: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"column {value!r} must be a lower-case identifier ([a-z][a-z0-9_]*)")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value not in LOGICAL_TYPES:
+            raise ValueError(f"type {value!r} is not one of {', '.join(LOGICAL_TYPES)}")
+        return value
+
+
+class Sla(_Strict):
+    fail_after: str = DEFAULT_FAIL_AFTER
+    warn_after: str | None = None
+
+    @field_validator("fail_after", "warn_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def freshness_policy(self) -> dg.FreshnessPolicy:
+        fail = parse_duration(self.fail_after)
+        warn = parse_duration(self.warn_after) if self.warn_after else None
+        if warn is not None and warn >= fail:
+            raise ValueError("warn_after must be shorter than fail_after")
+        return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
+
+
+class CheckSettings(_Strict):
+    min_row_count_ratio: float = Field(default=DEFAULT_MIN_ROW_COUNT_RATIO, ge=0.0, le=1.0)
+
+
+class ProductDeclaration(_Strict):
+    name: str
+    description: str
+    owners: list[str] = Field(min_length=1)
+    visibility: Visibility
+    tier: Literal[1, 2, 3] = 2
+    sla: Sla = Sla()
+    inputs: list[str] = []
+    automation: Automation | None = None
+    cron: str | None = None
+    columns: list[ColumnContract] = Field(min_length=1)
+    checks: CheckSettings = CheckSettings()
+    # Filled in by the loader, not written by people.
+    domain: str = ""
+    source_file: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} must be a lower-case identifier ([a-z][a-z0-9_]*)")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say what one row is and who it is for")
+        return value.strip()
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        bad = [owner for owner in value if not _OWNER.match(owner)]
+        if bad:
+            raise ValueError(f"{bad} are not owners; use 'team:<name>' or an e-mail address")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if value is not None and not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * *')")
+        return value
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey([self.domain, self.name])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.domain}/{self.name}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility is Visibility.PUBLIC
+
+    @property
+    def effective_automation(self) -> Automation:
+        if self.automation is not None:
+            return self.automation
+        if self.cron:
+            return Automation.ON_CRON
+        return Automation.EAGER if self.inputs else Automation.MANUAL
+
+    def column_schema(self) -> dg.TableSchema:
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=column.name,
+                    type=column.type,
+                    description=column.description or None,
+                    constraints=dg.TableColumnConstraints(nullable=not column.not_null),
+                )
+                for column in self.columns
+            ]
+        )
+
+
+class DomainProducts(_Strict):
+    domain: str
+    products: list[ProductDeclaration] = Field(min_length=1)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} must be a lower-case identifier ([a-z][a-z0-9_]*)")
+        return value
+
+
+def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[str, str]:
+    """Turn a pydantic error location into ("product 'x'", "field.path")."""
+    if len(loc) >= 2 and loc[0] == "products" and isinstance(loc[1], int):
+        products = raw.get("products") or []
+        entry = products[loc[1]] if loc[1] < len(products) else {}
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = f"product '{name}'" if name else f"product #{loc[1] + 1}"
+        return where, ".".join(str(part) for part in loc[2:]) or "(entry)"
+    return "file", ".".join(str(part) for part in loc) or "(file)"
+
+
+_FIXES = {
+    "missing": "add the field",
+    "extra_forbidden": "remove it, or check its spelling against the product schema",
+    "too_short": "give at least one entry",
+}
+
+
+def load_domain_products(path: Path) -> DomainProducts:
+    """Read and validate one domain's products.yaml."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProductDeclarationError(
+            str(path), f"is not valid YAML ({exc})", "fix the syntax"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ProductDeclarationError(
+            str(path), "must be a mapping with 'domain' and 'products'", "see the README example"
+        )
+    try:
+        parsed = DomainProducts.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where, field = _field_path(tuple(first["loc"]), raw)
+        message = first["msg"].removeprefix("Value error, ")
+        raise ProductDeclarationError(
+            f"{path}: {where}, field '{field}'",
+            message,
+            _FIXES.get(first["type"], "correct the value as described"),
+        ) from None
+
+    seen: set[str] = set()
+    products = []
+    for product in parsed.products:
+        if product.name in seen:
+            raise ProductDeclarationError(
+                f"{path}: product '{product.name}'",
+                "is declared twice",
+                "keep one declaration per product",
+            )
+        seen.add(product.name)
+        if product.effective_automation is Automation.ON_CRON and not product.cron:
+            raise ProductDeclarationError(
+                f"{path}: product '{product.name}', field 'cron'",
+                "automation is on_cron but no cron is given",
+                "add cron: '<expression>' or choose another automation",
+            )
+        try:
+            product.sla.freshness_policy()
+        except ValueError as exc:
+            raise ProductDeclarationError(
+                f"{path}: product '{product.name}', field 'sla'", str(exc), "adjust the windows"
+            ) from None
+        products.append(
+            product.model_copy(update={"domain": parsed.domain, "source_file": str(path)})
+        )
+    return parsed.model_copy(update={"products": products})

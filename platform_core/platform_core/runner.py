@@ -1,0 +1,219 @@
+"""Headless materialization of the whole mesh, across locations, in dependency order.
+
+A Dagster run never spans code locations, so the mesh is cut into batches: each batch is one
+location's assets whose upstreams are done, executed as one run of that location's asset job
+(checks ride along). CI, tests and benchmarks use this; people use `meshctl materialize`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from platform_core.errors import ConfigurationError
+from platform_core.products.checks import ROW_COUNT
+from platform_core.workspace import read_locations
+
+# Events still go to the instance (and the UI); only the console echo is reduced.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class MeshGraph:
+    """Who produces each asset key, and what each depends on, across all locations."""
+
+    producer: dict[dg.AssetKey, str]
+    parents: dict[dg.AssetKey, set[dg.AssetKey]]
+    definitions: dict[str, dg.Definitions]
+
+    def downstream_closure(self, keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
+        children: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+        for child, parents in self.parents.items():
+            for parent in parents:
+                children.setdefault(parent, set()).add(child)
+        result, stack = set(), list(keys)
+        while stack:
+            key = stack.pop()
+            if key not in result:
+                result.add(key)
+                stack.extend(children.get(key, ()))
+        return result
+
+
+def load_mesh_graph(root: Path) -> MeshGraph:
+    producer: dict[dg.AssetKey, str] = {}
+    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    definitions = {}
+    for location in read_locations(root):
+        defs = location.load_definitions()
+        definitions[location.name] = defs
+        graph = defs.resolve_asset_graph()
+        for key in graph.materializable_asset_keys:
+            if key in producer:
+                raise ConfigurationError(
+                    f"Asset '{key.to_user_string()}' is defined in locations '{producer[key]}' "
+                    f"and '{location.name}'. Fix: keep it in the domain that owns it."
+                )
+            producer[key] = location.name
+            parents[key] = set(graph.get(key).parent_keys)
+    return MeshGraph(producer, parents, definitions)
+
+
+def plan_batches(
+    producer: Mapping[dg.AssetKey, str],
+    parents: Mapping[dg.AssetKey, set[dg.AssetKey]],
+    selected: set[dg.AssetKey],
+) -> list[tuple[str, list[dg.AssetKey]]]:
+    """Order `selected` into (location, keys) runs; each key runs after all its upstreams."""
+    done: set[dg.AssetKey] = set()
+    remaining = set(selected)
+
+    def ready(key: dg.AssetKey, batch: set[dg.AssetKey]) -> bool:
+        return all(p in done or p in batch or p not in remaining for p in parents.get(key, ()))
+
+    batches = []
+    while remaining:
+        candidates = sorted((k for k in remaining if ready(k, set())), key=lambda k: k.path)
+        if not candidates:
+            cycle = ", ".join(sorted(k.to_user_string() for k in remaining))
+            raise ConfigurationError(f"Dependency cycle among {cycle}. Fix: break the cycle.")
+        location = producer[candidates[0]]
+        batch: set[dg.AssetKey] = set()
+        grew = True
+        while grew:  # take everything of this location that becomes ready within the batch
+            new = {k for k in remaining - batch if producer[k] == location and ready(k, batch)}
+            batch |= new
+            grew = bool(new)
+        batches.append((location, sorted(batch, key=lambda k: k.path)))
+        done |= batch
+        remaining -= batch
+    return batches
+
+
+def _topological(
+    keys: list[dg.AssetKey], parents: Mapping[dg.AssetKey, set[dg.AssetKey]]
+) -> list[dg.AssetKey]:
+    ordered: list[dg.AssetKey] = []
+    pending = list(keys)
+    while pending:
+        waiting = set(pending)
+        ready = [k for k in pending if not (parents.get(k, set()) & (waiting - {k}))]
+        ordered.extend(ready)
+        pending = [k for k in pending if k not in ready]
+    return ordered
+
+
+@dataclass
+class AssetOutcome:
+    key: str
+    location: str
+    status: str  # materialized | failed | skipped
+    rows: int | None = None
+    seconds: float | None = None
+    failed_checks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MeshRunSummary:
+    outcomes: list[AssetOutcome]
+    seconds: float
+    runs: int
+
+    @property
+    def success(self) -> bool:
+        return all(o.status == "materialized" and not o.failed_checks for o in self.outcomes)
+
+    def render(self) -> str:
+        width = max((len(o.key) for o in self.outcomes), default=10)
+        lines = [f"{'asset':<{width}}  {'location':<10} {'status':<12} {'rows':>10} {'seconds':>8}"]
+        for o in self.outcomes:
+            rows = "" if o.rows is None else f"{o.rows:,}"
+            secs = "" if o.seconds is None else f"{o.seconds:.2f}"
+            lines.append(f"{o.key:<{width}}  {o.location:<10} {o.status:<12} {rows:>10} {secs:>8}")
+            lines.extend(f"{'':<{width}}    failed check: {check}" for check in o.failed_checks)
+        materialized = sum(o.status == "materialized" for o in self.outcomes)
+        total_rows = sum(o.rows or 0 for o in self.outcomes)
+        lines.append(
+            f"{materialized}/{len(self.outcomes)} assets, {total_rows:,} rows, "
+            f"{self.runs} runs, {self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+
+def materialize_mesh(
+    root: Path,
+    instance: dg.DagsterInstance,
+    select: Iterable[dg.AssetKey] | None = None,
+    graph: MeshGraph | None = None,
+) -> MeshRunSummary:
+    """Materialize `select` (default: every asset) across locations; returns the summary.
+
+    A failed asset or failed blocking check skips everything downstream of it; independent
+    branches still run.
+    """
+    started = time.perf_counter()
+    graph = graph or load_mesh_graph(root)
+    selected = set(select) if select is not None else set(graph.producer)
+    unknown = selected - set(graph.producer)
+    if unknown:
+        raise ConfigurationError(
+            f"No location produces {sorted(k.to_user_string() for k in unknown)}. "
+            "Fix: check the keys with `meshctl products`."
+        )
+    outcomes: dict[dg.AssetKey, AssetOutcome] = {}
+    broken: set[dg.AssetKey] = set()
+    runs = 0
+    batches = plan_batches(graph.producer, graph.parents, selected)
+    for location, keys in batches:
+        runnable = [k for k in keys if not (graph.parents.get(k, set()) & broken)]
+        for key in set(keys) - set(runnable):
+            outcomes[key] = AssetOutcome(key.to_user_string(), location, "skipped")
+            broken.add(key)
+        if not runnable:
+            continue
+        job = graph.definitions[location].resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=runnable,
+            raise_on_error=False,
+            run_config=QUIET_CONSOLE,
+            tags={"mesh/runner": "materialize_mesh"},
+        )
+        runs += 1
+        materialized = {}
+        for event in result.get_asset_materialization_events():
+            mat = event.step_materialization_data.materialization
+            materialized[mat.asset_key] = mat.metadata
+        failed_checks: dict[dg.AssetKey, list[str]] = {}
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                failed_checks.setdefault(evaluation.asset_key, []).append(
+                    f"{evaluation.check_name}: {evaluation.description or ''}".strip()
+                )
+        for key in _topological(runnable, graph.parents):
+            metadata = materialized.get(key)
+            if metadata is None:
+                # Not materialized: failed itself, or held back by a broken upstream in the run.
+                held = bool(graph.parents.get(key, set()) & broken)
+                status = "skipped" if held else "failed"
+                outcomes[key] = AssetOutcome(key.to_user_string(), location, status)
+                broken.add(key)
+                continue
+            rows = metadata.get(ROW_COUNT)
+            seconds = metadata.get("compute_seconds")
+            outcomes[key] = AssetOutcome(
+                key.to_user_string(),
+                location,
+                "materialized",
+                rows=int(rows.value) if rows is not None else None,
+                seconds=float(seconds.value) if seconds is not None else None,
+                failed_checks=failed_checks.get(key, []),
+            )
+            if key in failed_checks:
+                broken.add(key)
+    ordered = [outcomes[k] for _, keys in batches for k in _topological(keys, graph.parents)]
+    return MeshRunSummary(ordered, time.perf_counter() - started, runs)

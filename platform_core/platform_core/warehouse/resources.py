@@ -1,0 +1,73 @@
+"""The resources every code location gets, chosen by the environment helper."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from platform_core.environment import Environment
+from platform_core.warehouse.duckdb import DuckDBWarehouse
+from platform_core.warehouse.snowflake import SnowflakeWarehouse
+
+# Connection settings come from these variables only; no credential ever sits in code or config.
+SNOWFLAKE_REQUIRED = {"account": "SNOWFLAKE_ACCOUNT", "user": "SNOWFLAKE_USER"}
+SNOWFLAKE_SECRET = {"password": "SNOWFLAKE_PASSWORD"}
+SNOWFLAKE_OPTIONAL = {"role": "SNOWFLAKE_ROLE", "warehouse": "SNOWFLAKE_WAREHOUSE"}
+# Network endpoint overrides (private link, or fakesnow in tests): not secrets, plain values.
+SNOWFLAKE_ENDPOINT = {
+    "host": "SNOWFLAKE_HOST",
+    "port": "SNOWFLAKE_PORT",
+    "protocol": "SNOWFLAKE_PROTOCOL",
+}
+
+
+def _snowflake_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        field: dg.EnvVar(var) for field, var in {**SNOWFLAKE_REQUIRED, **SNOWFLAKE_SECRET}.items()
+    }
+    # Optional settings are wired only when set, so an unset one is simply absent.
+    settings.update(
+        {field: dg.EnvVar(var) for field, var in SNOWFLAKE_OPTIONAL.items() if os.environ.get(var)}
+    )
+    return settings
+
+
+def _snowflake_endpoint() -> dict[str, Any]:
+    endpoint: dict[str, Any] = {
+        field: os.environ[var] for field, var in SNOWFLAKE_ENDPOINT.items() if os.environ.get(var)
+    }
+    if "port" in endpoint:
+        endpoint["port"] = int(endpoint["port"])
+    return endpoint
+
+
+def warehouse_resources(env: Environment, location: str) -> dict[str, Any]:
+    """`warehouse` (SQL sessions for products) and `io_manager` (DataFrames of plain assets).
+
+    Both address the same database: the local DuckDB file, or in Snowflake the environment's
+    database (a branch deployment's clone, never production).
+    """
+    if env.is_local:
+        from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+        path = str(env.duckdb_path)
+        return {
+            "warehouse": DuckDBWarehouse(path=path),
+            "io_manager": DuckDBPandasIOManager(database=path),
+        }
+
+    from dagster_snowflake_pandas import SnowflakePandasIOManager
+
+    settings = _snowflake_settings()
+    endpoint = _snowflake_endpoint()
+    env.assert_may_write(env.warehouse_database)
+    return {
+        "warehouse": SnowflakeWarehouse(**settings, **endpoint, query_tag=f"mesh:{location}"),
+        "io_manager": SnowflakePandasIOManager(
+            database=env.warehouse_database,
+            **settings,
+            additional_snowflake_connection_args=endpoint or None,
+        ),
+    }
