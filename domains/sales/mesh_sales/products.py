@@ -40,7 +40,7 @@ def daily_revenue(p: ProductContext) -> str:
         select
             tenant_id, order_date,
             count(*) as orders,
-            sum(case when status = 'completed' then 1 else 0 end) as completed_orders,
+            count(case when status = 'completed' then 1 end) as completed_orders,
             cast(sum(case when status = 'completed' then amount else 0 end) as decimal(14, 2))
                 as revenue,
             cast(sum(case when status = 'refunded' then amount else 0 end) as decimal(14, 2))

@@ -7,16 +7,19 @@ development never pays for it.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
 
 from platform_core.environment import BranchWriteRefused, current_environment
-from platform_core.identifiers import safe_identifier
+from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession, columns_from_rows
+from platform_core.warehouse.types import snowflake_type
 
 
 class SnowflakeSession(WarehouseSession):
@@ -48,23 +51,31 @@ class SnowflakeSession(WarehouseSession):
             return list(cursor.fetchall())
 
     def write_arrow(self, schema: str, table: str, data: pa.Table) -> None:
-        from snowflake.connector.pandas_tools import write_pandas
+        import pyarrow.parquet as pq
 
         self.ensure_schema(schema)
-        frame = data.to_pandas()
-        frame.columns = [safe_identifier(str(c), "column").upper() for c in frame.columns]
-        # overwrite=True loads into a fresh table and swaps it in, so readers never see half.
-        write_pandas(
-            self.connection,
-            frame,
-            table_name=safe_identifier(table, "table").upper(),
-            schema=safe_identifier(schema, "schema").upper(),
-            database=self.database,
-            auto_create_table=True,
-            overwrite=True,
-            quote_identifiers=False,
-            use_logical_type=True,
+        target = qualified(schema, table)
+        loading = qualified(schema, f"{safe_identifier(table, 'table')}__loading")
+        stage = qualified(schema, f"{table}__stage")
+        columns = ", ".join(
+            f"{safe_identifier(f.name, 'column')} {snowflake_type(f.type)}" for f in data.schema
         )
+        # Typed DDL from the Arrow schema, Snowflake's bulk path for Parquet (PUT to a stage,
+        # COPY INTO by column name), then one statement replaces the target: readers never
+        # see a half-loaded table, and a failed load leaves the previous copy in place.
+        self.execute(f"create or replace table {loading} ({columns})")
+        self.execute(f"create temporary stage if not exists {stage}")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{table}.parquet"
+            pq.write_table(data, path)
+            self.execute(f"put 'file://{path.as_posix()}' @{stage} overwrite = true")
+        self.execute(
+            f"copy into {loading} from @{stage} "
+            "file_format = (type = parquet use_logical_type = true) "
+            "match_by_column_name = case_insensitive purge = true"
+        )
+        self.execute(f"create or replace table {target} as select * from {loading}")
+        self.execute(f"drop table if exists {loading}")
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
         rows = self.fetch(

@@ -5,6 +5,8 @@ Contracts use one small vocabulary so the same declaration holds on DuckDB and S
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 LOGICAL_TYPES = ("string", "integer", "decimal", "float", "boolean", "date", "timestamp")
 
 _DUCKDB = {
@@ -59,3 +61,22 @@ def logical_type(warehouse_type: str, numeric_scale: int | None = None) -> str:
     if upper.startswith("VARCHAR"):
         return "string"
     return _DUCKDB.get(upper) or _SNOWFLAKE.get(upper) or f"other:{upper}"
+
+
+def snowflake_type(arrow_type: pa.DataType) -> str:
+    """Snowflake column type for an Arrow type (used for typed DDL before bulk loads)."""
+    if pa.types.is_decimal(arrow_type):
+        return f"NUMBER({arrow_type.precision}, {arrow_type.scale})"
+    if pa.types.is_integer(arrow_type):
+        return "NUMBER(38, 0)"
+    if pa.types.is_floating(arrow_type):
+        return "FLOAT"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_date(arrow_type):
+        return "DATE"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP_TZ" if arrow_type.tz else "TIMESTAMP_NTZ"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "VARCHAR"
+    raise TypeError(f"no Snowflake column type for Arrow type {arrow_type}")
