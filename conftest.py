@@ -1,0 +1,72 @@
+"""Shared fixtures. Every test process gets its own MESH_HOME, so tests never touch the
+developer's .mesh/ and parallel workers never share a DuckDB file."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before any definitions module is imported: they read the environment once.
+_PROCESS_HOME = Path(tempfile.mkdtemp(prefix="mesh-test-"))
+os.environ["MESH_HOME"] = str(_PROCESS_HOME)
+os.environ["DAGSTER_HOME"] = str(_PROCESS_HOME / "dagster_home")
+os.environ.pop("MESH_ENV", None)
+os.environ.pop("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", None)
+os.environ.pop("DAGSTER_CLOUD_DEPLOYMENT_NAME", None)
+(_PROCESS_HOME / "dagster_home").mkdir()
+
+import dagster as dg  # noqa: E402
+from platform_core.environment import current_environment  # noqa: E402
+from platform_core.runner import MeshRunSummary, materialize_mesh  # noqa: E402
+from platform_core.sample_data import Scale, write_landing  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent
+TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def materialized_mesh() -> Iterator[tuple[MeshRunSummary, dg.DagsterInstance]]:
+    """The whole mesh materialized once per test process into this process's DuckDB file."""
+    env = current_environment()
+    write_landing(env.landing_dir, TEST_SCALE)
+    with dg.DagsterInstance.ephemeral() as instance:
+        summary = materialize_mesh(REPO_ROOT, instance)
+        yield summary, instance
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Let a test set deployment variables; the cached environment is reset around it."""
+    current_environment.cache_clear()
+    yield
+    monkeypatch.undo()
+    current_environment.cache_clear()
+
+
+def _write_fixture_mesh(root: Path, domains: dict[str, str]) -> dict[str, Path]:
+    """A throwaway mesh: dg.toml plus, per domain, a project with the given products.yaml."""
+    projects = "".join(f'\n[[workspace.projects]]\npath = "domains/{d}"\n' for d in domains)
+    (root / "dg.toml").write_text(f'directory_type = "workspace"\n\n[workspace]\n{projects}')
+    files = {}
+    for domain, products_yaml in domains.items():
+        package = root / "domains" / domain / f"fixture_{domain}"
+        package.mkdir(parents=True)
+        (package.parent / "pyproject.toml").write_text(
+            f'[tool.dg.project]\nroot_module = "fixture_{domain}"\ncode_location_name = "{domain}"\n'
+        )
+        files[domain] = package / "products.yaml"
+        files[domain].write_text(products_yaml)
+    return files
+
+
+@pytest.fixture
+def fixture_mesh(tmp_path: Path):
+    """Factory: fixture_mesh({"sales": "<products.yaml>", ...}) -> {domain: products file}."""
+    return lambda domains: _write_fixture_mesh(tmp_path, domains)
