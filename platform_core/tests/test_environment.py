@@ -80,7 +80,7 @@ def test_prod_may_write_production():
     ],
 )
 def test_bad_settings_name_the_variable_and_the_fix(variables, message):
-    with pytest.raises(ConfigurationError, match="Fix|must") as error:
+    with pytest.raises(ConfigurationError, match=r"Fix|must") as error:
         detect_environment({**HOME, **variables})
     assert message in str(error.value)
 

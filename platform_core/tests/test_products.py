@@ -189,14 +189,14 @@ def test_warn_window_must_be_shorter_than_fail_window(fixture_mesh):
 
 def test_declaration_without_implementation_and_vice_versa(fixture_mesh):
     files = fixture_mesh({"sales": sales_yaml()})
-    with pytest.raises(ProductDeclarationError, match="'sales/order_lines'.*no implementation"):
+    with pytest.raises(ProductDeclarationError, match=r"'sales/order_lines'.*no implementation"):
         build_domain_definitions(files["sales"], [orders_sql])
 
     @sql_product("refunds")
     def refunds(p):
         return "select 1"
 
-    with pytest.raises(ProductDeclarationError, match="'sales/refunds'.*no declaration"):
+    with pytest.raises(ProductDeclarationError, match=r"'sales/refunds'.*no declaration"):
         build_domain_definitions(files["sales"], [orders_sql, order_lines_sql, refunds])
 
 
