@@ -70,3 +70,30 @@ def _write_fixture_mesh(root: Path, domains: dict[str, str]) -> dict[str, Path]:
 def fixture_mesh(tmp_path: Path):
     """Factory: fixture_mesh({"sales": "<products.yaml>", ...}) -> {domain: products file}."""
     return lambda domains: _write_fixture_mesh(tmp_path, domains)
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A fakesnow HTTP server (Snowflake's wire protocol over DuckDB); yields connection vars."""
+    from tests.support.processes import BIN, background, free_port, wait_for
+
+    port = free_port()
+    folder = tmp_path_factory.mktemp("fakesnow")
+    with background(
+        [str(BIN / "fakesnow"), "-s", "-p", str(port)], dict(os.environ), folder, folder / "log"
+    ):
+        import socket
+
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, 30, "fakesnow to listen")
+        yield {
+            "SNOWFLAKE_ACCOUNT": "fakesnow",
+            "SNOWFLAKE_USER": "mesh_test",
+            "SNOWFLAKE_PASSWORD": "not-a-secret",
+            "SNOWFLAKE_HOST": "127.0.0.1",
+            "SNOWFLAKE_PORT": str(port),
+            "SNOWFLAKE_PROTOCOL": "http",
+        }

@@ -220,3 +220,31 @@ def test_reading_an_undeclared_input_is_refused_at_run_time(fixture_mesh):
     error = result.get_step_failure_events()[0].step_failure_data.error
     failure = error.cause.message if error.cause else error.message
     assert "reads 'sales/order_lines', which is not among its inputs" in failure
+
+
+def test_plain_assets_get_platform_tags_and_land_in_the_domain_schema(fixture_mesh, tmp_path):
+    """A domain's own (non-product) DataFrame asset goes through the environment's IO manager."""
+    import duckdb
+    import pandas as pd
+    from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+    @dg.asset(key=["sales", "scratch"])
+    def scratch() -> pd.DataFrame:
+        return pd.DataFrame({"x": [1, 2, 3]})
+
+    files = fixture_mesh({"sales": sales_yaml()})
+    path = str(tmp_path / "w.duckdb")
+    defs = build_domain_definitions(
+        files["sales"],
+        [orders_sql, order_lines_sql],
+        assets=[scratch],
+        resources={"io_manager": DuckDBPandasIOManager(database=path)},
+    )
+    spec = defs.resolve_assets_def(dg.AssetKey(["sales", "scratch"])).specs_by_key[
+        dg.AssetKey(["sales", "scratch"])
+    ]
+    assert spec.tags["domain"] == "sales" and spec.tags["code_location"] == "sales"
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(asset_selection=[spec.key]).success
+    with duckdb.connect(path, read_only=True) as con:
+        assert con.execute("select sum(x) from sales.scratch").fetchone()[0] == 6

@@ -27,7 +27,9 @@ class SnowflakeSession(WarehouseSession):
         self.connection = connection
         self.database = database
         self._forbidden = (
-            re.compile(rf"(?<![A-Za-z0-9_$\"]){re.escape(forbidden_database)}\s*\.", re.IGNORECASE)
+            re.compile(
+                rf'(?<![A-Za-z0-9_$"])("?){re.escape(forbidden_database)}\1\s*\.', re.IGNORECASE
+            )
             if forbidden_database
             else None
         )
