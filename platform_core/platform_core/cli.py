@@ -52,7 +52,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     select = [dg.AssetKey.from_user_string(k) for k in args.select] if args.select else None
     with dg.DagsterInstance.get() as instance:
         summary = materialize_mesh(root, instance, select=select)
-    print(summary.render())
+    print(summary.render(), flush=True)
     return 0 if summary.success else 1
 
 
@@ -75,22 +75,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "-w", str(root / "workspace.yaml"),
         "--host", args.host, "--port", str(args.port),
     ]  # fmt: skip
-    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)")
+    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
     # A shell that started us in the background may have SIGINT/SIGTERM ignored; dagster dev
-    # inherits that and could then only be killed. Restore the defaults for the child.
-    process = subprocess.Popen(
-        command,
-        cwd=root,
-        preexec_fn=lambda: (
-            signal.signal(signal.SIGINT, signal.SIG_DFL),
-            signal.signal(signal.SIGTERM, signal.SIG_DFL),
-        ),
-    )
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+    # inherits that and could then only be killed. Restore the defaults for the child, and
+    # pass our own SIGTERM/SIGINT on to it so stopping meshctl stops Dagster.
+    process = subprocess.Popen(command, cwd=root, preexec_fn=_default_signals)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: process.terminate())
+    return process.wait()
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def cmd_products(args: argparse.Namespace) -> int:
