@@ -157,3 +157,14 @@ def test_shrinking_table_fails_blocking_check_and_holds_downstream(fixture_mesh,
 
         rows["n"] = 95  # recovered: the next run passes and releases the hold
         assert job.execute_in_process(instance=instance).success
+
+
+def test_a_failing_session_releases_the_warehouse_file(tmp_path):
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    with pytest.raises(duckdb.Error), DuckDBWarehouse(path=str(path)).session() as session:
+        session.execute("select * from no_such_table")
+    # A read-only open in the same process fails if a read-write connection were still open.
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select 1").fetchone() == (1,)

@@ -63,4 +63,9 @@ class DuckDBWarehouse(Warehouse):
     def session(self) -> Iterator[DuckDBSession]:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with DuckDBResource(database=self.path).get_connection() as connection:
-            yield DuckDBSession(connection)
+            # dagster-duckdb closes only on success; a failing asset would otherwise keep the
+            # file open read-write in this process (and locked for every other process).
+            try:
+                yield DuckDBSession(connection)
+            finally:
+                connection.close()
