@@ -43,7 +43,7 @@ class RangeConfig(dg.Config):
 class StreamBatchConfig(dg.Config):
     """Which offsets this run lands: one range (inclusive) per partition, set by the sensor."""
 
-    ranges: list[RangeConfig] = []
+    ranges: list[RangeConfig] = []  # noqa: RUF012 (pydantic copies defaults)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ group after `max.poll.interval.ms` and its partitions move to the others.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import threading
 import time
@@ -136,10 +137,8 @@ class GroupMember:
         )
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # already closed
             self.consumer.close()  # leaves the group at once, so partitions move now
-        except RuntimeError:
-            pass
 
 
 _members: dict[tuple[str, str, str], GroupMember] = {}
@@ -262,7 +261,7 @@ def plan_tick(
                         knobs.max_batch_size,
                         knobs.max_open_ranges,
                         full_only,
-                    )  # fmt: skip
+                    )
                     for p in owned
                 }
                 new_runs = waves(planned)
