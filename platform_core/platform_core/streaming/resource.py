@@ -94,7 +94,7 @@ class KafkaResource(dg.ConfigurableResource):
         return Producer({**self._common(), "linger.ms": 5, "acks": "all", **overrides})
 
     def admin(self) -> AdminClient:
-        return AdminClient(self._common())
+        return AdminClient({**self._common(), "log_level": 4})  # no info noise on close
 
     def reader(self, stream: str) -> Consumer:
         """A consumer for reading assigned ranges: it never subscribes nor commits."""
