@@ -97,3 +97,14 @@ def fakesnow_server(tmp_path_factory) -> Iterator[dict[str, str]]:
             "SNOWFLAKE_PORT": str(port),
             "SNOWFLAKE_PROTOCOL": "http",
         }
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory) -> Iterator[str]:
+    """A real Kafka-protocol broker (noida-db) for this test process; yields bootstrap servers."""
+    from platform_core.streaming.broker import local_broker
+
+    from tests.support.processes import free_port
+
+    with local_broker(tmp_path_factory.mktemp("kafka"), free_port()) as bootstrap:
+        yield bootstrap

@@ -44,7 +44,7 @@ def test_every_asset_of_every_location_materialized_with_checks_passing(material
     assert summary.success, summary.render()
     locations = {o.location for o in summary.outcomes}
     assert locations == {"platform", "sales", "marketing", "finance"}
-    assert len(summary.outcomes) == 13
+    assert len(summary.outcomes) == 16  # 13 + the click-stream: click_events, sessions, touchpoints
 
 
 def test_row_counts_follow_the_seed(materialized_mesh):

@@ -75,6 +75,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
         "-w", str(root / "workspace.yaml"),
         "--host", args.host, "--port", str(args.port),
     ]  # fmt: skip
+    stream = []
+    if args.stream:
+        from platform_core.streaming.cli import start_local_stream
+
+        stream = start_local_stream(env.mesh_home, args.stream_rate)
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
     # A shell that started us in the background may have SIGINT/SIGTERM ignored; dagster dev
     # inherits that and could then only be killed. Restore the defaults for the child, and
@@ -82,7 +87,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     process = subprocess.Popen(command, cwd=root, preexec_fn=_default_signals)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: process.terminate())
-    return process.wait()
+    try:
+        return process.wait()
+    finally:
+        if stream:
+            from platform_core.streaming.cli import stop_local_stream
+
+            stop_local_stream(stream)
 
 
 def _default_signals() -> None:
@@ -127,11 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--no-materialize", dest="materialize", action="store_false")
+    dev.add_argument(
+        "--no-stream", dest="stream", action="store_false", help="no local Kafka broker/producer"
+    )
+    dev.add_argument("--stream-rate", type=float, default=20.0, help="click events per second")
     dev.set_defaults(func=cmd_dev, select=None)
 
     products = sub.add_parser("products", help="list the mesh's data products")
     products.add_argument("--public", action="store_true", help="only public products")
     products.set_defaults(func=cmd_products)
+
+    from platform_core.streaming.cli import add_stream_commands
+
+    add_stream_commands(sub)
     return parser
 
 

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
-from mesh_marketing import products
+from platform_core.streaming import kafka_resource_from_env
+
+from mesh_marketing import click_products, products
+from mesh_marketing.streams import CLICKS
 from platform_core import build_domain_definitions
 
 defs = build_domain_definitions(
@@ -13,5 +16,11 @@ defs = build_domain_definitions(
         products.clicks,
         products.campaign_spend,
         products.revenue_attribution,
+        CLICKS.product_implementation(),
+        click_products.click_sessions,
+        click_products.click_touchpoints,
     ],
+    jobs=[CLICKS.job()],
+    sensors=CLICKS.sensors(),
+    resources={"kafka": kafka_resource_from_env()},
 )

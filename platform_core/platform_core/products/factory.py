@@ -63,11 +63,19 @@ class ProductContext:
 ProductFunction = Callable[[ProductContext], str | pd.DataFrame | pa.Table]
 
 
+# Builds a product's asset itself (e.g. a stream landed by micro-batches rather than rebuilt):
+# gets the declaration, its input keys, the environment and the standard asset attributes.
+AssetBuilder = Callable[
+    [ProductDeclaration, Sequence[dg.AssetKey], Environment, dict], dg.AssetsDefinition
+]
+
+
 @dataclass(frozen=True)
 class ProductImplementation:
     name: str
-    kind: Literal["sql", "python"]
-    function: ProductFunction
+    kind: Literal["sql", "python", "stream"]
+    function: ProductFunction | None = None
+    build_asset: AssetBuilder | None = None
 
 
 def sql_product(name: str) -> Callable[[Callable[[ProductContext], str]], ProductImplementation]:
@@ -111,13 +119,11 @@ def _to_arrow(value: object, product: ProductDeclaration) -> pa.Table:
     )
 
 
-def _product_asset(
-    product: ProductDeclaration,
-    implementation: ProductImplementation,
-    deps: Sequence[dg.AssetKey],
-    env: Environment,
-) -> dg.AssetsDefinition:
-    @dg.asset(
+def product_asset_attributes(
+    product: ProductDeclaration, kind: str, deps: Sequence[dg.AssetKey], env: Environment
+) -> dict:
+    """The `@dg.asset` arguments every product gets, whoever builds its asset."""
+    return dict(
         key=product.key,
         deps=deps,
         description=product.description,
@@ -129,7 +135,7 @@ def _product_asset(
             "visibility": product.visibility.value,
             "tier": str(product.tier),
         },
-        kinds={implementation.kind, env.warehouse_kind},
+        kinds={kind, env.warehouse_kind},
         metadata={
             "dagster/column_schema": product.column_schema(),
             "declared_in": product.source_file,
@@ -137,6 +143,20 @@ def _product_asset(
         freshness_policy=product.sla.freshness_policy(),
         automation_condition=automation_condition(product),
     )
+
+
+def _product_asset(
+    product: ProductDeclaration,
+    implementation: ProductImplementation,
+    deps: Sequence[dg.AssetKey],
+    env: Environment,
+) -> dg.AssetsDefinition:
+    attributes = product_asset_attributes(product, implementation.kind, deps, env)
+    if implementation.build_asset is not None:
+        return implementation.build_asset(product, deps, env, attributes)
+    assert implementation.function is not None  # sql/python implementations carry one
+
+    @dg.asset(**attributes)
     def materialize(
         context: dg.AssetExecutionContext, warehouse: Warehouse
     ) -> dg.MaterializeResult:

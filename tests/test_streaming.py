@@ -1,0 +1,174 @@
+"""Kafka micro-batch ingestion against a real broker (noida-db), a real Dagster instance and
+DuckDB: sensors plan offset ranges, runs land them; no loss, no duplicates, lag reaches zero."""
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+from platform_core.streaming import StreamKnobs
+from platform_core.streaming.producer import produce_clicks
+from platform_core.streaming.ranges import parse_ranges
+from platform_core.streaming.sensor import RANGES_TAG, STREAM_TAG, group_member, leave_groups
+
+from tests.support.processes import background, run_meshctl, wait_for
+from tests.support.streaming import StreamRig
+
+pytestmark = pytest.mark.slow
+SENSOR = "clicks_stream_0"
+
+
+@pytest.fixture(autouse=True)
+def _leave_groups():
+    yield
+    leave_groups()  # each test's replicas leave their group, as a stopped code server would
+
+
+def landed(rig: StreamRig, sql: str):
+    with duckdb.connect(str(rig.warehouse_path), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def counts(rig: StreamRig) -> tuple[int, int, int]:
+    """(rows, distinct (partition, offset) keys, dead letters)."""
+    (rows, keys), = landed(
+        rig, "select count(*), count(distinct (source_partition, source_offset)) "
+        "from marketing.click_events",
+    )  # fmt: skip
+    (dead,) = landed(rig, "select count(*) from marketing.click_events_dead_letters")[0]
+    return rows, keys, dead
+
+
+def test_malformed_messages_are_dead_lettered_the_rest_lands_once_and_lag_reaches_zero(
+    kafka_broker, tmp_path, repo_root
+):
+    rig = StreamRig.create(kafka_broker, tmp_path, StreamKnobs(max_batch_size=700))
+    report = produce_clicks(rig.kafka, rig.topic, 6_000, malformed_every=37)
+    assert report.malformed == 6_000 // 37
+    assert sum(p.lag for p in rig.kafka.lag(rig.topic, "clicks")) == 6_000
+
+    defs = rig.definitions()
+    with dg.DagsterInstance.ephemeral() as instance:
+        rig.drive(defs, instance, [SENSOR])
+
+        assert counts(rig) == (6_000 - report.malformed, 6_000 - report.malformed, report.malformed)
+        reasons = dict(
+            landed(
+                rig, "select reason, count(*) from marketing.click_events_dead_letters group by 1"
+            )
+        )
+        assert sum(reasons.values()) == report.malformed
+        assert any(r.startswith("not JSON") for r in reasons)
+        assert "missing field 'clicked_at'" in reasons
+        assert "field 'click_id' is 'three', expected an integer" in reasons
+        raw = landed(rig, "select raw from marketing.click_events_dead_letters limit 1")[0][0]
+        assert isinstance(raw, bytes) and raw
+
+        # Lag is zero for every partition, in the CLI and in the last run's metadata.
+        assert {p.lag for p in rig.kafka.lag(rig.topic, "clicks")} == {0}
+        env = {**os.environ, "MESH_KAFKA_BOOTSTRAP_SERVERS": kafka_broker,
+               "MESH_KAFKA_GROUP_PREFIX": rig.group_prefix}  # fmt: skip
+        table = run_meshctl(["lag", "--topic", rig.topic], env, repo_root).stdout
+        assert table.splitlines()[-1].split() == ["total", "0"], table
+        event = instance.get_latest_materialization_event(rig.stream.key)
+        assert "stream/lag" in event.asset_materialization.metadata
+
+        # Re-running a landed range changes nothing.
+        before = landed(rig, "select * from marketing.click_events order by 6, 7")
+        run = instance.get_runs(filters=dg.RunsFilter(tags={STREAM_TAG: "clicks"}), limit=1)[0]
+        again = dg.RunRequest(run_config=run.run_config, tags=dict(run.tags))
+        assert rig.launch(defs, instance, again).success
+        assert landed(rig, "select * from marketing.click_events order by 6, 7") == before
+
+        # The downstream products are built on every landed event.
+        keys = [dg.AssetKey(["marketing", n]) for n in ("click_sessions", "click_touchpoints")]
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=keys
+        )
+        assert result.success
+        for table in ("click_sessions", "click_touchpoints"):
+            (clicks,) = landed(rig, f"select sum(clicks) from marketing.{table}")[0]
+            assert clicks == 6_000 - report.malformed
+
+
+def test_a_run_killed_mid_batch_is_retried_without_loss_or_duplicates(
+    kafka_broker, tmp_path, repo_root
+):
+    knobs = StreamKnobs(max_batch_size=20_000)
+    rig = StreamRig.create(kafka_broker, tmp_path, knobs)
+    report = produce_clicks(rig.kafka, rig.topic, 60_000, malformed_every=101)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(repo_root / "deployment" / "local" / "dagster.yaml", home)
+    defs = rig.definitions()
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first = rig.tick(defs, instance, SENSOR)[0]
+        spec = {
+            "bootstrap": kafka_broker, "warehouse": str(rig.warehouse_path), "topic": rig.topic,
+            "knobs": {"max_batch_size": knobs.max_batch_size}, "group_prefix": rig.group_prefix,
+            "run_config": first.run_config, "tags": first.tags, "dagster_home": str(home),
+        }  # fmt: skip
+        code = "from tests.support.streaming import run_request_in_this_process as m; m()"
+        with background(
+            [sys.executable, "-c", code, json.dumps(spec)], dict(os.environ), repo_root,
+            tmp_path / "run.log",
+        ) as child:  # fmt: skip
+
+            def started():
+                runs = instance.get_runs(filters=dg.RunsFilter(tags={STREAM_TAG: "clicks"}))
+                return runs and runs[0].status == dg.DagsterRunStatus.STARTED and runs[0]
+
+            killed = wait_for(started, 120, "the first batch run to start", interval=0.05)
+            time.sleep(
+                0.5
+            )  # inside the batch: reading, parsing or writing 20k messages a partition
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+        assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.STARTED
+
+        # While the killed run still counts as in flight, its ranges are not handed out twice.
+        owned = set(parse_ranges(rig.topic, killed.tags[RANGES_TAG]))
+        for request in rig.tick(defs, instance, SENSOR):
+            assert not owned & set(parse_ranges(rig.topic, request.tags[RANGES_TAG]))
+        # Run monitoring fails a run past its dagster/max_runtime; do now what it would do.
+        instance.report_run_failed(instance.get_run_by_id(killed.run_id))
+
+        rig.drive(defs, instance, [SENSOR])
+        good = 60_000 - report.malformed
+        assert counts(rig) == (good, good, report.malformed)
+        retried = instance.get_runs(
+            filters=dg.RunsFilter(
+                tags={RANGES_TAG: killed.tags[RANGES_TAG]}, statuses=[dg.DagsterRunStatus.SUCCESS]
+            )
+        )
+        assert retried, "the killed run's exact ranges were not retried"
+
+
+def test_two_replicas_share_the_partitions_of_one_consumer_group(kafka_broker, tmp_path):
+    knobs = StreamKnobs(max_batch_size=500, replicas=2)
+    rig = StreamRig.create(kafka_broker, tmp_path, knobs, partitions=4)
+    defs = rig.definitions()
+    replicas = ["clicks_stream_0", "clicks_stream_1"]
+    members = [group_member(rig.kafka, "clicks", rig.topic, r, knobs) for r in replicas]
+
+    def balanced():
+        owned = [set(m.owned_partitions(0.2)) for m in members]
+        return all(owned) and not owned[0] & owned[1] and owned[0] | owned[1] == {0, 1, 2, 3}
+
+    wait_for(balanced, 90, "the group to give each replica its share", interval=0.1)
+    report = produce_clicks(rig.kafka, rig.topic, 4_000, malformed_every=50)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        launched = rig.drive(defs, instance, replicas)
+
+    first, second = (set(launched[r]) for r in replicas)
+    assert first and second, launched
+    assert not first & second, f"a partition was consumed by both replicas: {launched}"
+    assert first | second == {0, 1, 2, 3}
+    assert counts(rig) == (4_000 - report.malformed, 4_000 - report.malformed, report.malformed)
