@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_core.streaming.cli import add_stream_commands
 
     add_stream_commands(sub)
+
+    from platform_core.deploy.cli import add_deploy_commands
+
+    add_deploy_commands(sub)  # deploy render, changes, clone, preview
     return parser
 
 

@@ -1,0 +1,118 @@
+"""`meshctl` commands for deployment: render manifests, changed locations, clones, preview.
+
+Registered into `meshctl` by `add_deploy_commands`; every heavy import happens inside a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from platform_core.workspace import find_mesh_root
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from platform_core.deploy.topology import stale_manifests, write_manifests
+
+    root = find_mesh_root()
+    if args.check:
+        problems = stale_manifests(root)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    for path in write_manifests(root):
+        print(f"wrote {path.relative_to(root)}")
+    return 0
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    from platform_core.deploy.changes import detect_changes
+
+    root = find_mesh_root()
+    changes = detect_changes(root, args.base, with_assets=args.format != "locations")
+    if args.format == "json":
+        print(json.dumps(changes.as_json(), indent=2))
+    elif args.format == "markdown":
+        print(changes.render_markdown())
+    else:
+        print(json.dumps(sorted(changes.locations)))
+    if args.github_output:
+        # For a workflow's job outputs (`$GITHUB_OUTPUT`); the names are validated identifiers.
+        with open(args.github_output, "a") as out:
+            out.write(f"locations={json.dumps(sorted(changes.locations))}\n")
+            out.write(f"any={'true' if changes.locations else 'false'}\n")
+    return 0
+
+
+def cmd_clone(args: argparse.Namespace) -> int:
+    from platform_core.deploy import clones
+
+    admin = clones.CloneAdmin.from_environment(os.environ)
+    if args.action == "create":
+        result = clones.create_clone(admin, args.database, args.pull_request)
+    elif args.action == "drop":
+        result = clones.drop_clone(admin, args.database, args.pull_request)
+    else:
+        from platform_core.deploy.pull_requests import GitHubPullRequests
+
+        result = clones.cleanup_stale_clones(
+            admin,
+            args.database,
+            GitHubPullRequests.from_environment(os.environ),
+            closed_for_days=args.days,
+        )
+    print(result)
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from platform_core.deploy.preview import run_preview
+
+    report = run_preview(
+        find_mesh_root(),
+        base=args.base,
+        branch=args.branch,
+        select=args.select,
+    )
+    print(report.render())
+    return 0 if report.success else 1
+
+
+def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
+    deploy = sub.add_parser("deploy", help="deployment manifests")
+    deploy_sub = deploy.add_subparsers(dest="deploy_command", required=True)
+    render = deploy_sub.add_parser(
+        "render", help="write dagster_cloud.yaml, Helm values, docker-compose from dg.toml"
+    )
+    render.add_argument("--check", action="store_true", help="fail if a committed file differs")
+    render.set_defaults(func=cmd_render)
+
+    changes = sub.add_parser("changes", help="locations and assets changed against a git ref")
+    changes.add_argument("--base", default="origin/main", help="git ref to compare with")
+    changes.add_argument("--format", choices=["locations", "json", "markdown"], default="locations")
+    changes.add_argument("--github-output", type=Path, help="append job outputs to this file")
+    changes.set_defaults(func=cmd_changes)
+
+    clone = sub.add_parser("clone", help="the pull request's Snowflake clone")
+    clone.add_argument("action", choices=["create", "drop", "cleanup"])
+    clone.add_argument("--pull-request", help="pull request number (create, drop)")
+    clone.add_argument(
+        "--database",
+        default=os.environ.get("SNOWFLAKE_DATABASE", ""),
+        help="production database (default: $SNOWFLAKE_DATABASE)",
+    )
+    clone.add_argument("--days", type=int, default=7, help="cleanup: closed for more than N days")
+    clone.set_defaults(func=cmd_clone)
+
+    preview = sub.add_parser(
+        "preview", help="run what this branch changed on a copy of the local warehouse"
+    )
+    preview.add_argument("--base", default="main", help="git ref the branch is compared with")
+    preview.add_argument("--branch", help="name of the preview (default: the current git branch)")
+    preview.add_argument(
+        "--select", nargs="*", help="asset keys to treat as changed (default: from git)"
+    )
+    preview.set_defaults(func=cmd_preview)

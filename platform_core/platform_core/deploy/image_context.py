@@ -1,0 +1,114 @@
+"""Select what one code location's image contains. Runs inside `docker build` (stdlib only).
+
+    python image_context.py LOCATION SOURCE DEST
+
+Writes two trees under DEST:
+  deps/  what `uv sync --no-install-workspace` needs: uv.lock, the root pyproject.toml and the
+         pyproject.toml of platform_core and of the location. Its own image layer, so the
+         third-party dependencies are rebuilt only when one of these files changes.
+  app/   deps/ plus dg.toml, platform_core's source, the location's package, and every other
+         location's pyproject.toml and products.yaml: the product catalog reads every domain's
+         declarations (its public interface), never another domain's code.
+Both get `.mesh-package` (the uv package to sync) and `.mesh-module` (the Definitions module).
+An empty LOCATION prepares deps/ with the root files only (the webserver/daemon image).
+
+The rules of dg.toml are those of platform_core.workspace.read_locations; a test checks that
+both agree on every location.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_FILES = ("pyproject.toml", "uv.lock")
+SKIPPED = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", ".pytest_cache")
+
+
+class ImageContextError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Project:
+    location: str
+    path: str  # relative to the root
+    package: str  # the uv/PyPI project name
+    root_module: str
+
+
+def read_projects(root: Path) -> list[Project]:
+    manifest = tomllib.loads((root / "dg.toml").read_text())
+    projects = []
+    for entry in manifest.get("workspace", {}).get("projects", []):
+        pyproject = tomllib.loads((root / entry["path"] / "pyproject.toml").read_text())
+        dg_project = pyproject.get("tool", {}).get("dg", {}).get("project", {})
+        projects.append(
+            Project(
+                location=dg_project.get("code_location_name") or Path(entry["path"]).name,
+                path=entry["path"],
+                package=pyproject["project"]["name"],
+                root_module=dg_project["root_module"],
+            )
+        )
+    return projects
+
+
+def _copy(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, dest, ignore=SKIPPED, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, dest)
+
+
+def prepare(location: str, source: Path, dest: Path) -> Project | None:
+    deps, app = dest / "deps", dest / "app"
+    for name in ROOT_FILES:
+        _copy(source / name, deps / name)
+    if not location:
+        return None
+    projects = read_projects(source)
+    chosen = next((p for p in projects if p.location == location), None)
+    if chosen is None:
+        known = ", ".join(p.location for p in projects)
+        raise ImageContextError(
+            f"LOCATION={location!r} is not a code location in dg.toml. "
+            f"Fix: build with --build-arg LOCATION=<one of: {known}>."
+        )
+    _copy(source / "platform_core" / "pyproject.toml", deps / "platform_core" / "pyproject.toml")
+    _copy(source / chosen.path / "pyproject.toml", deps / chosen.path / "pyproject.toml")
+    for tree in (deps, app):
+        tree.mkdir(parents=True, exist_ok=True)
+        (tree / ".mesh-package").write_text(chosen.package)
+        (tree / ".mesh-module").write_text(f"{chosen.root_module}.definitions")
+    _copy(deps, app)
+    _copy(source / "dg.toml", app / "dg.toml")
+    _copy(source / "platform_core", app / "platform_core")
+    for project in projects:
+        _copy(source / project.path / "pyproject.toml", app / project.path / "pyproject.toml")
+        products = Path(project.path) / project.root_module / "products.yaml"
+        if (source / products).is_file():
+            _copy(source / products, app / products)
+    _copy(source / chosen.path, app / chosen.path)
+    return chosen
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        chosen = prepare(argv[0], Path(argv[1]), Path(argv[2]))
+    except ImageContextError as error:
+        print(f"image_context: {error}", file=sys.stderr)
+        return 1
+    print(f"image context for {chosen.location if chosen else 'the instance'}: {argv[2]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,95 @@
+"""One location's image, built the way deployment/Dockerfile builds it.
+
+With a usable Docker daemon the real image is built. This machine has the docker client but no
+daemon, so the test then runs the Dockerfile's steps itself: the image_context stage, the
+dependency layer (`uv sync --no-install-workspace` on the lock and pyprojects alone), the code
+layer, and loads the location's Definitions from the result, with no other domain's code in it.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from platform_core.deploy import image_context, topology
+
+
+def docker_daemon_usable() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    return subprocess.run([docker, "info"], capture_output=True).returncode == 0
+
+
+def uv_command() -> list[str]:
+    # `uv run` (how ./mesh runs the tests) exports UV; else PATH, else ./mesh's own copy.
+    candidates = [os.environ.get("UV"), shutil.which("uv")]
+    candidates.append(str(Path(__file__).resolve().parents[1] / ".mesh" / "tools" / "bin" / "uv"))
+    uv = next((c for c in candidates if c and Path(c).is_file()), None)
+    assert uv, "uv not found: run the tests through ./mesh test (it installs uv)"
+    return [uv]
+
+
+@pytest.mark.slow
+def test_sales_image_holds_platform_core_and_sales_only(repo_root, tmp_path):
+    if docker_daemon_usable():
+        tag = "data-mesh/sales:test"
+        subprocess.run(
+            ["docker", "build", "-f", topology.DOCKERFILE, "--build-arg", "LOCATION=sales",
+             "-t", tag, "."],
+            cwd=repo_root, check=True,
+        )  # fmt: skip
+        probe = subprocess.run(
+            ["docker", "run", "--rm", tag, "python", "-c",
+             "import os, importlib.util as u, mesh_sales.definitions as d;"
+             "print(os.getuid(), u.find_spec('mesh_marketing') is None, len(list(d.defs.assets)))"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        uid, isolated, assets = probe.stdout.split()
+        assert uid != "0" and isolated == "True" and int(assets) > 0
+        return
+
+    context = tmp_path / "ctx"
+    image_context.prepare("sales", repo_root, context)
+    env = {
+        **os.environ,
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"),
+        "UV_COMPILE_BYTECODE": "0",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "VIRTUAL_ENV": "",
+    }
+    package = (context / "deps" / ".mesh-package").read_text()
+    # Layer 1: third-party dependencies from the lock file and pyprojects only.
+    subprocess.run(
+        [*uv_command(), "sync", "--frozen", "--no-dev", "--no-install-workspace",
+         "--package", package, "--quiet"],
+        cwd=context / "deps", env=env, check=True,
+    )  # fmt: skip
+    # Layer 2: the code; installs platform_core and the location without touching the network.
+    app = tmp_path / "app"
+    shutil.copytree(context / "app", app)
+    shutil.copytree(context / "deps", app, dirs_exist_ok=True)
+    subprocess.run(
+        [*uv_command(), "sync", "--frozen", "--no-dev", "--offline", "--package", package,
+         "--quiet"],
+        cwd=app, env=env, check=True,
+    )  # fmt: skip
+    module = (app / ".mesh-module").read_text()
+    probe = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c",
+         "import importlib, importlib.util as u, sys;"
+         f"d = importlib.import_module({module!r});"
+         "print(u.find_spec('mesh_marketing') is None, u.find_spec('pytest') is None,"
+         " u.find_spec('dagster_cloud') is not None, d.__file__,"
+         " sorted(k.to_user_string() for k in d.defs.resolve_asset_graph().materializable_asset_keys))"],
+        cwd=tmp_path, env={**env, "MESH_HOME": str(tmp_path / "mesh")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    no_marketing, no_dev_tools, has_cloud_agent_lib, source, assets = probe.stdout.split(" ", 4)
+    assert no_marketing == "True", "another domain's code leaked into the image"
+    assert no_dev_tools == "True", "dev dependencies leaked into the image"
+    assert has_cloud_agent_lib == "True", "Dagster+ needs dagster-cloud in code images"
+    assert source.startswith(str(app)), "the location runs from the image's /app tree"
+    assert "sales/orders" in assets and "marketing" not in assets
