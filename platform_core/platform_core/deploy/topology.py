@@ -305,7 +305,7 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
                 loc.definitions_module,
                 "--location-name",
                 loc.name,
-            ],  # fmt: skip
+            ],
             "environment": common_env,
             "volumes": instance_volumes,
             "depends_on": {**postgres_ready, **seeded},
@@ -333,7 +333,7 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
             "3000",
             "--workspace",
             "/opt/dagster/home/workspace.yaml",
-        ],  # fmt: skip
+        ],
         "ports": ["127.0.0.1:3000:3000"],
         "environment": common_env,
         "volumes": instance_volumes,
