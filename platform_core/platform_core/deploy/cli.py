@@ -48,22 +48,30 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_clone(args: argparse.Namespace) -> int:
+    """The clone of the pull request given by the environment (as in a branch deployment)."""
     from platform_core.deploy import clones
+    from platform_core.deploy.pull_requests import GitHubPullRequests
+    from platform_core.environment import current_environment
+    from platform_core.warehouse.resources import warehouse_resources
 
-    admin = clones.CloneAdmin.from_environment(os.environ)
-    if args.action == "create":
-        result = clones.create_clone(admin, args.database, args.pull_request)
-    elif args.action == "drop":
-        result = clones.drop_clone(admin, args.database, args.pull_request)
-    else:
-        from platform_core.deploy.pull_requests import GitHubPullRequests
-
-        result = clones.cleanup_stale_clones(
-            admin,
-            args.database,
-            GitHubPullRequests.from_environment(os.environ),
-            closed_for_days=args.days,
+    env = current_environment()
+    if env.is_local:
+        print(
+            "meshctl clone: the local environment has no Snowflake clone. Fix: run it with the "
+            "branch deployment's variables (DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT=1, "
+            "DAGSTER_CLOUD_PULL_REQUEST_ID, SNOWFLAKE_DATABASE) or, for cleanup, MESH_ENV=prod.",
+            file=sys.stderr,
         )
+        return 2
+    warehouse = warehouse_resources(env, "platform")["warehouse"]
+    with warehouse.process_config_and_initialize().account_session() as session:
+        if args.action == "create":
+            result: object = clones.create_clone(session, env)
+        elif args.action == "drop":
+            result = clones.drop_clone(session, env)
+        else:
+            states = GitHubPullRequests.from_environment(os.environ)
+            result = clones.cleanup_stale_clones(session, env, states, args.days)
     print(result)
     return 0
 
@@ -96,14 +104,12 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     changes.add_argument("--github-output", type=Path, help="append job outputs to this file")
     changes.set_defaults(func=cmd_changes)
 
-    clone = sub.add_parser("clone", help="the pull request's Snowflake clone")
-    clone.add_argument("action", choices=["create", "drop", "cleanup"])
-    clone.add_argument("--pull-request", help="pull request number (create, drop)")
-    clone.add_argument(
-        "--database",
-        default=os.environ.get("SNOWFLAKE_DATABASE", ""),
-        help="production database (default: $SNOWFLAKE_DATABASE)",
+    clone = sub.add_parser(
+        "clone",
+        help="create/drop the branch deployment's Snowflake clone; cleanup (production) drops "
+        "clones of pull requests closed more than --days ago",
     )
+    clone.add_argument("action", choices=["create", "drop", "cleanup"])
     clone.add_argument("--days", type=int, default=7, help="cleanup: closed for more than N days")
     clone.set_defaults(func=cmd_clone)
 

@@ -117,10 +117,27 @@ class SnowflakeWarehouse(Warehouse):
 
     @contextmanager
     def session(self) -> Iterator[SnowflakeSession]:
-        from dagster_snowflake import SnowflakeResource
-
         env = current_environment()
         env.assert_may_write(self.database)
+        with self._connect(self.database) as connection:
+            yield SnowflakeSession(connection, self.database, self._forbidden_database())
+
+    @contextmanager
+    def account_session(self) -> Iterator[SnowflakeSession]:
+        """A session bound to no database, for account-level DDL (creating and dropping the pull
+        request's clone). In a branch deployment SQL naming production objects is still refused."""
+        with self._connect(None) as connection:
+            yield SnowflakeSession(connection, "(account)", self._forbidden_database())
+
+    @staticmethod
+    def _forbidden_database() -> str | None:
+        env = current_environment()
+        return env.production_database if env.is_branch else None
+
+    @contextmanager
+    def _connect(self, database: str | None) -> Iterator[Any]:
+        from dagster_snowflake import SnowflakeResource
+
         extra: dict[str, Any] = {
             key: value
             for key, value in {
@@ -138,9 +155,8 @@ class SnowflakeWarehouse(Warehouse):
             password=self.password,
             role=self.role,
             warehouse=self.warehouse,
-            database=self.database,
+            database=database,
             additional_snowflake_connection_args=extra or None,
         )
-        forbidden = env.production_database if env.is_branch else None
         with resource.get_connection() as connection:
-            yield SnowflakeSession(connection, self.database, forbidden)
+            yield connection

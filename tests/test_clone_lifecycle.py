@@ -1,0 +1,358 @@
+"""The per-pull-request Snowflake clone: its SQL, its jobs, its clean-up, on a fakesnow server.
+
+fakesnow runs CREATE DATABASE ... CLONE (as an empty database) and SHOW DATABASES, but has no
+DROP DATABASE (a parser error): drops go through a session that records them instead of
+sending them, wrapped around the real fakesnow session for everything else.
+"""
+
+import json
+import os
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+import snowflake.connector
+from platform_core.deploy import clones
+from platform_core.deploy.clone_jobs import (
+    PullRequestsResource,
+    cleanup_stale_clones,
+    clone_lifecycle,
+    create_branch_clone,
+    drop_branch_clone,
+)
+from platform_core.deploy.pull_requests import (
+    GitHubPullRequests,
+    PullRequestLookupError,
+    PullRequestStates,
+    StaticPullRequests,
+)
+from platform_core.environment import BranchWriteRefused, current_environment, detect_environment
+from platform_core.errors import ConfigurationError
+from platform_core.warehouse import SnowflakeWarehouse, WarehouseSession
+from platform_core.warehouse.resources import warehouse_resources
+
+from tests.support.processes import BIN
+
+DROPPED: list[str] = []  # statements the recording sessions received, per test (reset below)
+
+
+def test_clone_sql_for_a_pull_request():
+    assert clones.create_clone_sql("analytics", "42") == (
+        "create database if not exists ANALYTICS_CLONE_42 clone ANALYTICS"
+    )
+    assert clones.drop_clone_sql("analytics_clone_42", "ANALYTICS") == (
+        "drop database if exists ANALYTICS_CLONE_42"
+    )
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("analytics", "Refusing to touch the production database 'ANALYTICS'"),
+        ("ANALYTICS_CLONE_", "is not a pull-request clone of 'ANALYTICS'"),
+        ("ANALYTICS_CLONE_1; drop database ANALYTICS", "is not a pull-request clone"),
+        ("OTHER_CLONE_7", "is not a pull-request clone of 'ANALYTICS'"),
+    ],
+)
+def test_clone_operations_refuse_anything_but_a_clone(database, message):
+    with pytest.raises(clones.CloneRefused, match=message):
+        clones.drop_clone_sql(database, "analytics")
+
+
+def test_a_pull_request_id_that_is_not_a_number_never_reaches_sql():
+    with pytest.raises(ConfigurationError, match="is not a pull request number"):
+        clones.create_clone_sql("analytics", "1 clone other")
+
+
+def test_clone_jobs_exist_only_where_they_belong():
+    def names(environ: dict[str, str]) -> tuple[list[str], list[str]]:
+        lifecycle = clone_lifecycle(detect_environment({"MESH_HOME": "/tmp/x", **environ}))
+        return [j.name for j in lifecycle.jobs], [s.name for s in lifecycle.schedules]
+
+    branch = {
+        "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1",
+        "DAGSTER_CLOUD_PULL_REQUEST_ID": "5",
+        "SNOWFLAKE_DATABASE": "analytics",
+    }
+    assert names({}) == ([], [])
+    assert names(branch) == (["create_branch_clone", "drop_branch_clone"], [])
+    prod = {"MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "analytics"}
+    assert names(prod) == (["cleanup_stale_clones"], ["cleanup_stale_clones_daily"])
+
+
+def test_platform_location_registers_the_clone_jobs_in_a_branch_deployment(repo_root, tmp_path):
+    import mesh_platform.definitions as local  # this test process runs the local environment
+
+    assert not {"create_branch_clone", "drop_branch_clone"} & {j.name for j in local.defs.jobs}
+
+    probe = "import mesh_platform.definitions as d; print(sorted(j.name for j in d.defs.jobs))"
+    branch = {
+        **os.environ, "MESH_HOME": str(tmp_path), "SNOWFLAKE_DATABASE": "analytics",
+        "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "9",
+        "SNOWFLAKE_USER": "u", "SNOWFLAKE_PASSWORD": "p",
+    }  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", probe], env=branch, cwd=repo_root,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    jobs = [j for j in json.loads(result.stdout.replace("'", '"')) if j != "__ASSET_JOB"]
+    assert jobs == ["create_branch_clone", "drop_branch_clone"]
+
+
+# --- against fakesnow -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def production(fakesnow_server, monkeypatch, clean_environment) -> str:
+    """A fresh production database on the shared fakesnow server, with one table."""
+    name = f"PROD_{uuid.uuid4().hex[:8].upper()}"
+    for key, value in fakesnow_server.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SNOWFLAKE_DATABASE", name)
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        cur.execute(f"create database {name}")
+        cur.execute(f"create schema {name}.sales")
+        cur.execute(f"create table {name}.sales.orders as select 1 as order_id")
+    DROPPED.clear()
+    return name
+
+
+def connect(server: dict[str, str]):
+    return snowflake.connector.connect(
+        account=server["SNOWFLAKE_ACCOUNT"], user=server["SNOWFLAKE_USER"],
+        password=server["SNOWFLAKE_PASSWORD"], host=server["SNOWFLAKE_HOST"],
+        port=int(server["SNOWFLAKE_PORT"]), protocol="http",
+    )  # fmt: skip
+
+
+def databases(server: dict[str, str]) -> set[str]:
+    with connect(server) as con, con.cursor() as cur:
+        return {row[1] for row in cur.execute("show databases").fetchall()}
+
+
+def as_branch(monkeypatch, pull_request: str) -> None:
+    monkeypatch.setenv("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "1")
+    monkeypatch.setenv("DAGSTER_CLOUD_PULL_REQUEST_ID", pull_request)
+    current_environment.cache_clear()
+
+
+class RecordingSession(WarehouseSession):
+    """The real fakesnow session, except DROP DATABASE, which fakesnow cannot parse."""
+
+    def __init__(self, inner: WarehouseSession) -> None:
+        self.inner = inner
+
+    def execute(self, sql: str) -> None:
+        if sql.lower().startswith("drop database"):
+            DROPPED.append(sql)
+        else:
+            self.inner.execute(sql)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.inner.fetch(sql)
+
+    def write_arrow(self, schema, table, data) -> None:
+        raise NotImplementedError
+
+    def columns(self, schema, table):
+        return self.inner.columns(schema, table)
+
+
+class RecordingWarehouse(SnowflakeWarehouse):
+    @contextmanager
+    def account_session(self) -> Iterator[RecordingSession]:
+        with super().account_session() as session:
+            yield RecordingSession(session)
+
+
+def snowflake_warehouse() -> SnowflakeWarehouse:
+    return warehouse_resources(current_environment(), "platform")["warehouse"]
+
+
+def recording_warehouse() -> RecordingWarehouse:
+    settings = {
+        "account": os.environ["SNOWFLAKE_ACCOUNT"], "user": os.environ["SNOWFLAKE_USER"],
+        "password": os.environ["SNOWFLAKE_PASSWORD"], "host": os.environ["SNOWFLAKE_HOST"],
+        "port": int(os.environ["SNOWFLAKE_PORT"]), "protocol": "http",
+    }  # fmt: skip
+    return RecordingWarehouse(**settings)
+
+
+@pytest.mark.slow
+def test_create_clone_job_creates_the_pull_requests_clone_once(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "17")
+    clone = f"{production}_CLONE_17"
+    assert clone not in databases(fakesnow_server)
+
+    outputs = []
+    for _ in range(2):  # idempotent: the second run finds it and leaves it alone
+        result = create_branch_clone.execute_in_process(
+            resources={"warehouse": snowflake_warehouse()}
+        )
+        assert result.success
+        outputs.append(result.output_for_node("create_pull_request_clone"))
+    assert outputs == [f"{clone}: created", f"{clone}: already existed"]
+    assert clone in databases(fakesnow_server)
+
+
+@pytest.mark.slow
+def test_drop_clone_job_drops_only_its_own_clone_and_is_idempotent(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "21")
+    create_branch_clone.execute_in_process(resources={"warehouse": snowflake_warehouse()})
+    recording = recording_warehouse()
+
+    result = drop_branch_clone.execute_in_process(resources={"warehouse": recording})
+    assert result.output_for_node("drop_pull_request_clone") == f"{production}_CLONE_21: dropped"
+    assert [f"drop database if exists {production}_CLONE_21"] == DROPPED
+
+    as_branch(monkeypatch, "22")  # never created: dropping it again is harmless
+    result = drop_branch_clone.execute_in_process(resources={"warehouse": recording})
+    assert result.output_for_node("drop_pull_request_clone") == (
+        f"{production}_CLONE_22: was absent"
+    )
+
+
+@pytest.mark.slow
+def test_branch_deployment_cannot_point_clone_jobs_at_production(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "23")
+    env = current_environment()
+    on_production = SnowflakeWarehouse(
+        account="fakesnow", user="mesh_test", password="not-a-secret", host="127.0.0.1",
+        port=int(fakesnow_server["SNOWFLAKE_PORT"]), protocol="http", database_override=production,
+    )  # fmt: skip
+    with pytest.raises(BranchWriteRefused), on_production.session():
+        pass
+    with recording_warehouse().account_session() as session:
+        # The branch's account-level session refuses SQL that addresses production objects...
+        with pytest.raises(BranchWriteRefused):
+            session.execute(f"create table {production}.sales.x as select 1 as y")
+        # ...and the clean-up (production's job) refuses to run in a branch.
+        with pytest.raises(ConfigurationError, match="runs in the production deployment"):
+            clones.cleanup_stale_clones(session, env, StaticPullRequests(), 7)
+
+
+@pytest.mark.slow
+def test_meshctl_clone_create_runs_as_the_workflow_step_does(fakesnow_server, production, tmp_path):
+    env = {
+        **os.environ, **fakesnow_server, "SNOWFLAKE_DATABASE": production,
+        "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "31",
+        "MESH_HOME": str(tmp_path),
+    }  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "meshctl"), "clone", "create"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{production}_CLONE_31: created"
+    assert f"{production}_CLONE_31" in databases(fakesnow_server)
+
+    local = {k: v for k, v in env.items() if not k.startswith("DAGSTER_CLOUD")}
+    refused = subprocess.run(
+        [str(BIN / "meshctl"), "clone", "create"], env=local, capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "the local environment has no Snowflake clone" in refused.stderr
+
+
+class FixedPullRequests(PullRequestsResource):
+    """Stands in for the GitHub API (unreachable here) behind the same resource interface."""
+
+    closed_days_ago: dict[str, int | None]
+
+    def states(self) -> PullRequestStates:
+        now = datetime.now(UTC)
+        return StaticPullRequests(
+            {
+                int(number): None if days is None else now - timedelta(days=days)
+                for number, days in self.closed_days_ago.items()
+            }
+        )
+
+
+@pytest.mark.slow
+def test_cleanup_drops_clones_of_pull_requests_closed_more_than_n_days_ago(
+    fakesnow_server, production, monkeypatch
+):
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        for number in (1, 2, 3, 4):
+            cur.execute(clones.create_clone_sql(production, str(number)))
+        cur.execute(f"create database {production}_CLONE_NOTES")  # not a clone name: ignored
+    monkeypatch.setenv("MESH_ENV", "prod")
+    current_environment.cache_clear()
+
+    states = FixedPullRequests(closed_days_ago={"1": 10, "2": None, "3": 1})  # 4: unknown
+    with recording_warehouse().account_session() as session:
+        plan = clones.plan_cleanup(session, production, states.states(), 7)
+    assert plan.drop == [f"{production}_CLONE_1"]
+    recent = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    assert plan.keep == {
+        f"{production}_CLONE_2": "pull request open",
+        f"{production}_CLONE_3": f"closed {recent}, within 7 days",
+        f"{production}_CLONE_4": "state unknown (pull request #4: unknown)",
+    }
+
+    # The scheduled job, end to end, with a shorter threshold from its run config.
+    recording = recording_warehouse()
+    result = cleanup_stale_clones.execute_in_process(
+        resources={"warehouse": recording, "pull_requests": states},
+        run_config={"ops": {"drop_stale_clones": {"config": {"closed_for_days": 0}}}},
+    )
+    assert result.success
+    expected = [f"{production}_CLONE_1", f"{production}_CLONE_3"]
+    assert result.output_for_node("drop_stale_clones") == expected
+    assert [f"drop database if exists {clone}" for clone in expected] == DROPPED
+
+
+# --- the GitHub API client, against a local HTTP server -------------------------------------
+
+
+class FakeGitHub(BaseHTTPRequestHandler):
+    pulls: ClassVar[dict[str, dict[str, str | None]]] = {
+        "5": {"state": "closed", "closed_at": "2026-11-01T03:04:05Z"},
+        "6": {"state": "open", "closed_at": None},
+    }
+    seen_auth: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen_auth.append(self.headers.get("Authorization", ""))
+        number = self.path.rsplit("/", 1)[-1]
+        body = self.pulls.get(number)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(body or {"message": "Not Found"}).encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_github_pull_request_states_over_http():
+    server = HTTPServer(("127.0.0.1", 0), FakeGitHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        github = GitHubPullRequests(
+            "acme/mesh", "test-token", f"http://127.0.0.1:{server.server_port}"
+        )
+        assert github.closed_at(5) == datetime(2026, 11, 1, 3, 4, 5, tzinfo=UTC)
+        assert github.closed_at(6) is None
+        with pytest.raises(PullRequestLookupError, match="#7"):
+            github.closed_at(7)
+        assert FakeGitHub.seen_auth[-1] == "Bearer test-token"
+    finally:
+        server.shutdown()
+
+    with pytest.raises(ConfigurationError, match="GITHUB_REPOSITORY"):
+        GitHubPullRequests.from_environment({"GITHUB_TOKEN": "x"})
