@@ -32,15 +32,23 @@ def cmd_changes(args: argparse.Namespace) -> int:
     from platform_core.deploy.changes import detect_changes
 
     root = find_mesh_root()
-    changes = detect_changes(root, args.base, with_assets=args.format != "locations")
-    if args.format == "json":
-        print(json.dumps(changes.as_json(), indent=2))
-    elif args.format == "markdown":
-        print(changes.render_markdown())
-    else:
+    changes = detect_changes(root, args.base)
+    if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
+    else:
+        from platform_core.deploy.changes import Impact, render_markdown
+        from platform_core.products.catalog import load_catalog
+        from platform_core.runner import load_mesh_graph
+
+        impact = Impact.of(changes, load_mesh_graph(root))
+        if args.format == "json":
+            print(json.dumps({**changes.as_json(), **impact.__dict__}, indent=2))
+        else:
+            catalog = load_catalog(root)
+            owners = {p.domain: catalog.owners_of(p.domain) for p in catalog.products.values()}
+            print(render_markdown(changes, impact, owners))
     if args.github_output:
-        # For a workflow's job outputs (`$GITHUB_OUTPUT`); the names are validated identifiers.
+        # A workflow's job outputs; location names come from dg.toml (validated identifiers).
         with open(args.github_output, "a") as out:
             out.write(f"locations={json.dumps(sorted(changes.locations))}\n")
             out.write(f"any={'true' if changes.locations else 'false'}\n")

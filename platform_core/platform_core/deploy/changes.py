@@ -1,0 +1,199 @@
+"""What a branch changes against a base git ref: locations to deploy, assets to re-run.
+
+A minimal asset-level diff (the governance impact analysis can replace it):
+- platform_core/, the lock file, the root pyproject or dg.toml changed: everything changed;
+- a location's code changed (any file but its products.yaml): every asset of that location;
+- a location's products.yaml changed: the products whose declaration differs (or is new).
+Declarations are the public interface, so a declaration change also redeploys the locations
+that consume the changed products (their images carry every products.yaml for the catalog).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_core.errors import ConfigurationError
+from platform_core.workspace import Location, read_locations
+
+# Files every location's image and behaviour depend on.
+GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
+GLOBAL_FOLDERS = ("platform_core/",)
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ConfigurationError(
+            f"git {' '.join(args)} failed in {root}: {result.stderr.strip()}. "
+            "Fix: run inside the mesh's git checkout and pass an existing --base ref "
+            "(in CI fetch it first, e.g. actions/checkout with fetch-depth: 0)."
+        )
+    return result.stdout
+
+
+def merge_base(root: Path, base: str) -> str:
+    return _git(root, "merge-base", base, "HEAD").strip()
+
+
+def changed_files(root: Path, base_commit: str) -> list[str]:
+    """Files that differ from `base_commit`: commits, staged and unstaged edits, new files."""
+    tracked = _git(root, "diff", "--name-only", base_commit).splitlines()
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+    return sorted({*tracked, *untracked})
+
+
+def _declarations(text: str | None, domain: str = "") -> dict[str, Any]:
+    """Product declarations of a products.yaml text, keyed "domain/name"."""
+    data = yaml.safe_load(text) if text else None
+    if not isinstance(data, dict):
+        return {}
+    domain = str(data.get("domain") or domain)
+    products = [p for p in data.get("products") or [] if isinstance(p, dict) and "name" in p]
+    return {f"{domain}/{p['name']}": p for p in products}
+
+
+def _file_at(root: Path, commit: str, path: str) -> str | None:
+    result = subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+@dataclass
+class ChangeSet:
+    base: str
+    files: list[str]
+    everything: bool = False
+    code_changed: set[str] = field(default_factory=set)  # locations whose code changed
+    products_changed: set[str] = field(default_factory=set)  # "domain/name" declarations
+    locations: set[str] = field(default_factory=set)  # what to build and deploy
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "files": self.files,
+            "everything": self.everything,
+            "code_changed": sorted(self.code_changed),
+            "products_changed": sorted(self.products_changed),
+            "locations": sorted(self.locations),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChangeSet:
+        return cls(
+            base=data["base"],
+            files=list(data["files"]),
+            everything=bool(data["everything"]),
+            code_changed=set(data["code_changed"]),
+            products_changed=set(data["products_changed"]),
+            locations=set(data["locations"]),
+        )
+
+    def changed_assets(self, producer: Mapping[Any, str]) -> set[Any]:
+        """The AssetKeys (keys of `producer`, asset -> location) this change touches."""
+        return {
+            key
+            for key, location in producer.items()
+            if self.everything
+            or location in self.code_changed
+            or key.to_user_string() in self.products_changed
+        }
+
+
+def _owner(path: str, locations: Iterable[Location], root: Path) -> Location | None:
+    for location in locations:
+        if path.startswith(f"{location.path.relative_to(root).as_posix()}/"):
+            return location
+    return None
+
+
+def _consumers(root: Path, locations: Iterable[Location], refs: set[str]) -> set[str]:
+    """Locations whose declared inputs name one of `refs`."""
+    consumers = set()
+    for location in locations:
+        if not location.products_file.is_file():
+            continue
+        for product in _declarations(location.products_file.read_text()).values():
+            if refs & set(product.get("inputs") or []):
+                consumers.add(location.name)
+    return consumers
+
+
+def detect_changes(root: Path, base: str) -> ChangeSet:
+    base_commit = merge_base(root, base)
+    files = changed_files(root, base_commit)
+    locations = read_locations(root)
+    changes = ChangeSet(base=base_commit, files=files)
+    for path in files:
+        if path in GLOBAL_FILES or path.startswith(GLOBAL_FOLDERS):
+            changes.everything = True
+            continue
+        location = _owner(path, locations, root)
+        if location is None:
+            continue  # docs, workflows, deployment manifests: no location's behaviour
+        products_file = location.products_file.relative_to(root).as_posix()
+        if path != products_file:
+            changes.code_changed.add(location.name)
+            continue
+        before = _declarations(_file_at(root, base_commit, path), location.name)
+        now_file = root / path
+        after = _declarations(now_file.read_text() if now_file.is_file() else None, location.name)
+        for ref in before.keys() | after.keys():
+            if before.get(ref) != after.get(ref):
+                changes.products_changed.add(ref)
+        changes.locations.add(location.name)
+    if changes.everything:
+        changes.locations = {loc.name for loc in locations}
+    else:
+        changes.locations |= changes.code_changed
+        changes.locations |= _consumers(root, locations, changes.products_changed)
+    return changes
+
+
+@dataclass(frozen=True)
+class Impact:
+    """Asset keys (as "domain/name") a change touches and everything downstream of them."""
+
+    changed: list[str]
+    downstream: list[str]  # not changed themselves, but re-run because an upstream changed
+
+    @classmethod
+    def of(cls, changes: ChangeSet, graph: Any) -> Impact:
+        """`graph` is a platform_core.runner.MeshGraph of the branch's code."""
+        changed = changes.changed_assets(graph.producer)
+        closure = graph.downstream_closure(changed)
+        return cls(
+            sorted(k.to_user_string() for k in changed),
+            sorted(k.to_user_string() for k in closure - changed),
+        )
+
+
+def render_markdown(changes: ChangeSet, impact: Impact, owners: Mapping[str, list[str]]) -> str:
+    """The pull request comment: what changed, who downstream is affected, what deploys."""
+
+    def rows(keys: list[str]) -> list[str]:
+        return [
+            f"| `{key}` | {', '.join(owners.get(key.split('/', 1)[0], [])) or '-'} |"
+            for key in keys
+        ]
+
+    lines = [
+        "### Mesh impact of this pull request",
+        f"Compared with `{changes.base[:12]}`; {len(changes.files)} files changed.",
+        "",
+        f"**Locations to deploy:** {', '.join(sorted(changes.locations)) or 'none'}",
+        "",
+    ]
+    if impact.changed:
+        lines += ["| changed asset | owners |", "|---|---|", *rows(impact.changed), ""]
+    if impact.downstream:
+        lines += ["| affected downstream | owners |", "|---|---|", *rows(impact.downstream), ""]
+    if not impact.changed:
+        lines.append("No asset changes.")
+    return "\n".join(lines)

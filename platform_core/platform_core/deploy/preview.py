@@ -1,0 +1,191 @@
+"""`meshctl preview`: a branch deployment for people without Dagster+.
+
+The current git branch gets its own copy of the local warehouse (and of the landed source
+extracts) under `<MESH_HOME>/branches/<branch>/`; what the branch changed, plus everything
+downstream of it, is materialized there; the impact report is printed. The main warehouse is
+only ever read as bytes by the copy.
+
+The run happens in a child process whose MESH_HOME is the branch folder: definitions bind their
+warehouse resources when they are imported, so a fresh process is the only way to be sure that
+nothing still points at the main warehouse (the child checks it again before running).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from platform_core.deploy.changes import ChangeSet, Impact, detect_changes
+from platform_core.environment import Environment, current_environment
+from platform_core.errors import ConfigurationError
+from platform_core.workspace import find_mesh_root
+
+BRANCHES = "branches"
+_RESULT = "MESH_PREVIEW_RESULT "
+
+
+def branch_slug(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    if not slug:
+        raise ConfigurationError(f"Branch name {name!r} gives no folder name. Fix: pass --branch.")
+    return slug
+
+
+def current_branch(root: Path) -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, capture_output=True, text=True
+    )
+    name = result.stdout.strip()
+    if result.returncode != 0 or not name:
+        raise ConfigurationError(
+            f"Cannot tell the current git branch in {root}. Fix: pass --branch NAME."
+        )
+    if name == "HEAD":  # detached: name the preview after the commit
+        name = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    return name
+
+
+def prepare_branch_home(env: Environment, slug: str) -> Path:
+    """A fresh copy of the main warehouse and landing folder for the branch."""
+    if not env.duckdb_path.is_file():
+        raise ConfigurationError(
+            f"No local warehouse at {env.duckdb_path} to preview against. "
+            "Fix: run `./mesh materialize` on the base branch first."
+        )
+    home = env.mesh_home / BRANCHES / slug
+    home.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".wal"):
+        source = env.duckdb_path.with_name(env.duckdb_path.name + suffix)
+        target = home / source.name
+        target.unlink(missing_ok=True)
+        if source.is_file():
+            shutil.copyfile(source, target)
+    landing = home / env.landing_dir.name
+    shutil.rmtree(landing, ignore_errors=True)
+    if env.landing_dir.is_dir():
+        shutil.copytree(env.landing_dir, landing)
+    return home
+
+
+@dataclass
+class PreviewReport:
+    branch: str
+    changes: ChangeSet
+    warehouse: Path
+    main_warehouse: Path
+    changed: list[str]
+    downstream: list[str]
+    summary: str
+    success: bool
+
+    def render(self) -> str:
+        lines = [
+            f"Preview of branch '{self.branch}' (compared with {self.changes.base[:12]})",
+            f"  changed files: {len(self.changes.files)}; "
+            f"locations to deploy: {', '.join(sorted(self.changes.locations)) or 'none'}",
+            f"  changed assets ({len(self.changed)}): {', '.join(self.changed) or 'none'}",
+            f"  downstream ({len(self.downstream)}): {', '.join(self.downstream) or 'none'}",
+            f"  warehouse: {self.warehouse}",
+            "",
+            self.summary or "Nothing to run: the branch changes no asset.",
+            "",
+            f"The main warehouse ({self.main_warehouse}) was not touched.",
+        ]
+        return "\n".join(lines)
+
+
+def run_preview(
+    root: Path, base: str, branch: str | None = None, select: list[str] | None = None
+) -> PreviewReport:
+    env = current_environment()
+    if not env.is_local:
+        raise ConfigurationError(
+            f"meshctl preview works on the local warehouse; this environment is {env.name}. "
+            "Fix: in Dagster+ every pull request gets a branch deployment instead."
+        )
+    if select:
+        changes = ChangeSet(base="(selected)", files=[], products_changed=set(select))
+    else:
+        changes = detect_changes(root, base)
+    name = branch or current_branch(root)
+    home = prepare_branch_home(env, branch_slug(name))
+    child_env = {
+        **os.environ,
+        "MESH_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster_home"),
+    }
+    (home / "dagster_home").mkdir(exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "platform_core.deploy.preview", json.dumps(changes.as_json())],
+        cwd=root,
+        env=child_env,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith(_RESULT)]
+    if result.returncode != 0 or not lines:
+        raise ConfigurationError(
+            f"The preview run failed:\n{result.stderr.strip()[-3000:]}\n"
+            "Fix: see the error above; the main warehouse was not touched."
+        )
+    outcome = json.loads(lines[-1][len(_RESULT) :])
+    return PreviewReport(
+        branch=name,
+        changes=changes,
+        warehouse=home / env.duckdb_path.name,
+        main_warehouse=env.duckdb_path,
+        changed=outcome["changed"],
+        downstream=outcome["downstream"],
+        summary=outcome["summary"],
+        success=outcome["success"],
+    )
+
+
+def _run_in_branch_home(payload: str) -> int:
+    """Child process: load the mesh on the branch copy, run changed + downstream assets."""
+    import dagster as dg
+
+    from platform_core.runner import load_mesh_graph, materialize_mesh
+
+    env = current_environment()
+    if env.mesh_home.parent.name != BRANCHES:
+        raise ConfigurationError(
+            f"Preview worker started outside a branch folder ({env.mesh_home})."
+        )
+    root = find_mesh_root()
+    changes = ChangeSet.from_json(json.loads(payload))
+    graph = load_mesh_graph(root)
+    for location, defs in graph.definitions.items():
+        path = getattr(defs.resources.get("warehouse"), "path", None)
+        if path is not None and Path(path) != env.duckdb_path:
+            raise ConfigurationError(
+                f"Location '{location}' writes to {path}, not the branch copy {env.duckdb_path}. "
+                "Fix: resources must come from current_environment()."
+            )
+    impact = Impact.of(changes, graph)
+    keys = {dg.AssetKey.from_user_string(k) for k in [*impact.changed, *impact.downstream]}
+    summary, success = "", True
+    if keys:
+        with dg.DagsterInstance.ephemeral() as instance:
+            run = materialize_mesh(root, instance, select=keys, graph=graph)
+        summary, success = run.render(), run.success
+    outcome = {
+        "changed": impact.changed,
+        "downstream": impact.downstream,
+        "summary": summary,
+        "success": success,
+    }
+    print(_RESULT + json.dumps(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_run_in_branch_home(sys.argv[1]))
