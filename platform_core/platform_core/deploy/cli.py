@@ -11,7 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from platform_core.workspace import find_mesh_root
+from platform_core.workspace import find_mesh_root, read_locations
+
+# Identifies the mesh's impact comment on a pull request, so it is updated, not repeated.
+COMMENT_MARKER = "<!-- mesh-impact -->"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -29,10 +32,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    from platform_core.deploy.changes import detect_changes
+    from platform_core.deploy.changes import ChangeSet, detect_changes
 
     root = find_mesh_root()
-    changes = detect_changes(root, args.base)
+    if args.all:
+        every = {loc.name for loc in read_locations(root)}
+        changes = ChangeSet(base="(all)", files=[], everything=True, locations=every)
+    else:
+        changes = detect_changes(root, args.base)
     if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
     else:
@@ -84,6 +91,15 @@ def cmd_clone(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_comment(args: argparse.Namespace) -> int:
+    from platform_core.deploy.pull_requests import GitHubPullRequests
+
+    github = GitHubPullRequests.from_environment(os.environ)
+    body = args.body_file.read_text()
+    print(github.upsert_comment(args.pull_request, body, COMMENT_MARKER))
+    return 0
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from platform_core.deploy.preview import run_preview
 
@@ -105,11 +121,20 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     )
     render.add_argument("--check", action="store_true", help="fail if a committed file differs")
     render.set_defaults(func=cmd_render)
+    comment = deploy_sub.add_parser(
+        "comment", help="create or update the impact comment on a pull request (GitHub API)"
+    )
+    comment.add_argument("--pull-request", type=int, required=True)
+    comment.add_argument("--body-file", type=Path, required=True)
+    comment.set_defaults(func=cmd_comment)
 
     changes = sub.add_parser("changes", help="locations and assets changed against a git ref")
     changes.add_argument("--base", default="origin/main", help="git ref to compare with")
     changes.add_argument("--format", choices=["locations", "json", "markdown"], default="locations")
     changes.add_argument("--github-output", type=Path, help="append job outputs to this file")
+    changes.add_argument(
+        "--all", action="store_true", help="every location (a first deploy, a manual run)"
+    )
     changes.set_defaults(func=cmd_changes)
 
     clone = sub.add_parser(

@@ -1,4 +1,4 @@
-"""Is a pull request still open? The clone clean-up asks through this interface.
+"""GitHub pull requests: is one still open (the clone clean-up asks), and its impact comment.
 
 `GitHubPullRequests` asks GitHub's REST API; tests give a `StaticPullRequests` (GitHub cannot be
 reached from here). Both answer `closed_at(number)`: None while open, else when it closed.
@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from platform_core.errors import ConfigurationError
 
@@ -44,18 +44,24 @@ class GitHubPullRequests:
             )
         return cls(repository, token, environ.get("GITHUB_API_URL", GITHUB_API))
 
-    def closed_at(self, number: int) -> datetime | None:
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         request = urllib.request.Request(
-            f"{self.api_url}/repos/{self.repository}/pulls/{int(number)}",
+            f"{self.api_url}/repos/{self.repository}/{path}",
+            method=method,
+            data=None if payload is None else json.dumps(payload).encode(),
             headers={
                 "Accept": "application/vnd.github+json",
                 "Authorization": f"Bearer {self.token}",
                 "X-GitHub-Api-Version": "2022-11-28",
+                "Content-Type": "application/json",
             },
         )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def closed_at(self, number: int) -> datetime | None:
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                body = json.load(response)
+            body = self._call("GET", f"pulls/{int(number)}")
         except (urllib.error.URLError, TimeoutError, ValueError) as error:
             raise PullRequestLookupError(f"pull request #{number}: {error}") from error
         if body.get("state") == "open":
@@ -64,6 +70,25 @@ class GitHubPullRequests:
         if not closed:
             raise PullRequestLookupError(f"pull request #{number}: closed without closed_at")
         return datetime.fromisoformat(closed.replace("Z", "+00:00"))
+
+    def upsert_comment(self, number: int, body: str, marker: str) -> str:
+        """Create the pull request's comment that carries `marker`, or update it in place, so
+        every push refreshes one comment instead of adding another. Returns its URL."""
+        text = f"{marker}\n{body}"
+        page = 1
+        while True:
+            comments = self._call("GET", f"issues/{int(number)}/comments?per_page=100&page={page}")
+            for comment in comments:
+                if marker in (comment.get("body") or ""):
+                    updated = self._call(
+                        "PATCH", f"issues/comments/{comment['id']}", {"body": text}
+                    )
+                    return updated["html_url"]
+            if len(comments) < 100:
+                break
+            page += 1
+        created = self._call("POST", f"issues/{int(number)}/comments", {"body": text})
+        return created["html_url"]
 
 
 @dataclass

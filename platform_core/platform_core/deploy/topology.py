@@ -47,6 +47,8 @@ POSTGRES_ENV = {
     "db_name": "DAGSTER_PG_DB",
     "port": "DAGSTER_PG_PORT",
 }
+# The production Snowflake database (a name, not a secret) for the OSS deployment.
+PRODUCTION_DATABASE = "ANALYTICS"
 # The Kubernetes secret that holds SNOWFLAKE_ACCOUNT/USER/PASSWORD for code servers and runs.
 SNOWFLAKE_SECRET = "mesh-snowflake"
 
@@ -156,6 +158,7 @@ def helm_values(locations: Sequence[Location]) -> dict[str, Any]:
                     "env": [
                         {"name": "MESH_ENV", "value": "prod"},
                         {"name": "MESH_HOME", "value": "/tmp/mesh"},
+                        {"name": "SNOWFLAKE_DATABASE", "value": PRODUCTION_DATABASE},
                     ],
                     "envSecrets": [{"name": SNOWFLAKE_SECRET}],
                     "includeConfigInLaunchedRuns": {"enabled": True},
