@@ -124,9 +124,17 @@ def test_helm_values_have_one_user_deployment_per_location(repo_root, location_n
     queue = values["dagsterDaemon"]["runCoordinator"]
     assert queue["type"] == "QueuedRunCoordinator"
     limits = queue["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
-    assert {limit["key"] for limit in limits} == {topology.LOCATION_TAG, topology.TENANT_TAG}
+    assert {limit["key"] for limit in limits} == {
+        topology.LOCATION_TAG, topology.TENANT_TAG, topology.STREAM_TAG,
+    }  # fmt: skip
     assert values["postgresql"]["enabled"] is False  # external PostgreSQL, password in a secret
     assert "postgresqlPassword" not in values["postgresql"]
+
+
+def test_stream_tag_is_the_one_streaming_runs_carry():
+    from platform_core.streaming.sensor import STREAM_TAG
+
+    assert topology.STREAM_TAG == STREAM_TAG
 
 
 def test_image_context_reads_dg_toml_like_the_workspace_module(repo_root):
@@ -206,6 +214,7 @@ def test_oss_instance_config_runs_on_a_real_postgresql(repo_root, tmp_path, monk
             assert {(limit["key"], limit["limit"]) for limit in limits} == {
                 (topology.LOCATION_TAG, topology.RUNS_PER_LOCATION),
                 (topology.TENANT_TAG, topology.RUNS_PER_TENANT),
+                (topology.STREAM_TAG, topology.RUNS_PER_STREAM),
             }
             assert instance.run_monitoring_enabled
             assert instance.run_retries_enabled and instance.run_retries_max_retries == 2

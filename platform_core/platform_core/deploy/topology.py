@@ -34,8 +34,13 @@ LOCATION_TAG = "dagster/code_location"
 # Runs that work on one tenant's data carry this tag (e.g. a tenant sync), so one busy tenant
 # cannot take every slot of the queue.
 TENANT_TAG = "mesh/tenant"
+# Micro-batch runs of a Kafka stream carry mesh/stream=<stream> (platform_core.streaming;
+# the local instance allows 1 because of DuckDB). On Snowflake two waves of one stream may
+# overlap; raise towards the stream's sensor replicas.
+STREAM_TAG = "mesh/stream"
 RUNS_PER_LOCATION = 4
 RUNS_PER_TENANT = 1
+RUNS_PER_STREAM = 2
 MAX_CONCURRENT_RUNS_ENV = "DAGSTER_MAX_CONCURRENT_RUNS"
 RUN_RETRIES = 2
 
@@ -75,6 +80,7 @@ def tag_concurrency_limits() -> list[dict[str, Any]]:
             "limit": RUNS_PER_LOCATION,
         },
         {"key": TENANT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_TENANT},
+        {"key": STREAM_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_STREAM},
     ]
 
 
