@@ -134,13 +134,22 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     preview = meshctl("preview", "--base", "main")
     assert preview.returncode == 0, preview.stdout + preview.stderr
     out = preview.stdout
-    assert "Preview of branch 'feature/x'" in out
-    assert "locations to deploy: marketing, sales" in out
-    assert "changed assets (6): marketing/ad_spend, marketing/campaign_spend" in out
-    assert "sales/orders" in out.split("changed assets")[1].split("\n")[0]
-    downstream = out.split("downstream (")[1].split("\n")[0]
-    assert "finance/tenant_billing" in downstream and "sales/customers" in downstream
-    assert "failed" not in out
+
+    def listed(label: str) -> set[str]:
+        line = next(line for line in out.splitlines() if line.strip().startswith(label))
+        return set(line.split(": ", 1)[1].split(", "))
+
+    assert "Preview of branch 'feature/x'" in out, out
+    assert "locations to deploy: marketing, sales" in out, out
+    # The code change touches every marketing asset; the declaration change sales/orders only.
+    changed = listed("changed assets")
+    assert {"marketing/campaign_spend", "marketing/revenue_attribution", "sales/orders"} <= changed
+    assert not any(key.startswith(("finance/", "platform/")) for key in changed), out
+    assert "sales/daily_revenue" not in changed
+    assert {"finance/tenant_billing", "sales/customers", "sales/daily_revenue"} <= listed(
+        "downstream"
+    )
+    assert "failed" not in out and "skipped" not in out, out
 
     assert sha256(main_warehouse) == before, "the main warehouse changed"
     branch_warehouse = home / "branches" / "feature-x" / "warehouse.duckdb"
