@@ -114,6 +114,22 @@ def cmd_products(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dbt_prepare(args: argparse.Namespace) -> int:
+    """Parse the dbt project once for this environment's target; every location reuses it."""
+    from platform_core.dbt.project import mesh_dbt_project
+    from platform_core.errors import DbtProjectError
+
+    env = current_environment()
+    project = mesh_dbt_project(env, find_mesh_root())
+    try:
+        manifest = project.prepare(env, force=True)
+    except DbtProjectError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"dbt manifest prepared for target '{project.target}' ({env.name}): {manifest}")
+    return 0
+
+
 def _add_scale(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants", type=int, default=DEFAULT_SCALE.tenants)
     parser.add_argument("--orders-per-tenant", type=int, default=DEFAULT_SCALE.orders_per_tenant)
@@ -143,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--stream-rate", type=float, default=20.0, help="click events per second")
     dev.set_defaults(func=cmd_dev, select=None)
+
+    dbt_prepare = sub.add_parser(
+        "dbt-prepare", help="parse the dbt project once for this environment (deploy builds)"
+    )
+    dbt_prepare.set_defaults(func=cmd_dbt_prepare)
 
     products = sub.add_parser("products", help="list the mesh's data products")
     products.add_argument("--public", action="store_true", help="only public products")

@@ -13,10 +13,12 @@ from typing import Any
 import dagster as dg
 
 from platform_core.environment import current_environment
+from platform_core.errors import ConfigurationError
 from platform_core.products.catalog import catalog_for
 from platform_core.products.declaration import load_domain_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
 from platform_core.warehouse.resources import warehouse_resources
+from platform_core.workspace import platform_mesh_root
 
 
 def automation_sensor(
@@ -50,10 +52,30 @@ def _with_platform_tags(asset: Any, location: str) -> Any:
     return asset
 
 
+def _location_name(products_file: Path | None, dbt_group: str | None) -> str:
+    if products_file is None:
+        if dbt_group is None:
+            raise ConfigurationError(
+                "build_domain_definitions needs the domain's products.yaml, its dbt_group, or "
+                "both. Fix: pass Path(__file__).with_name('products.yaml') and/or "
+                "dbt_group='<domain>'."
+            )
+        return dbt_group
+    declared = load_domain_products(products_file).domain
+    if dbt_group is not None and dbt_group != declared:
+        raise ConfigurationError(
+            f"{products_file} declares domain '{declared}' but the location asks for dbt group "
+            f"'{dbt_group}'. Fix: a location owns its own domain's dbt group: "
+            f"dbt_group='{declared}'."
+        )
+    return declared
+
+
 def build_domain_definitions(
-    products_file: Path,
-    implementations: Sequence[ProductImplementation],
+    products_file: Path | None = None,
+    implementations: Sequence[ProductImplementation] = (),
     *,
+    dbt_group: str | None = None,
     assets: Sequence[Any] = (),
     asset_checks: Sequence[dg.AssetChecksDefinition] = (),
     jobs: Sequence[Any] = (),
@@ -61,13 +83,27 @@ def build_domain_definitions(
     sensors: Sequence[Any] = (),
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
-    """Definitions for the domain declared in `products_file` (its location has that name)."""
+    """Definitions for the domain declared in `products_file` (its location has that name).
+
+    `dbt_group`: the domain's dbt group; its models in the mesh's dbt project join the location
+    (see platform_core.dbt). A domain whose products are all dbt models passes only this.
+    """
     env = current_environment()
-    declared = load_domain_products(products_file)
-    location = declared.domain
-    product_assets, product_checks = build_product_assets(
-        declared, implementations, catalog_for(products_file), env
-    )
+    location = _location_name(products_file, dbt_group)
+    catalog = catalog_for(products_file or platform_mesh_root())
+    product_assets: list[Any] = []
+    product_checks: list[dg.AssetChecksDefinition] = []
+    if products_file is not None:
+        product_assets, product_checks = build_product_assets(
+            load_domain_products(products_file), implementations, catalog, env
+        )
+    dbt_resources: dict[str, Any] = {}
+    if dbt_group is not None:
+        from platform_core.dbt.assets import dbt_slice
+
+        dbt = dbt_slice(dbt_group, env, catalog=catalog)
+        product_assets.extend(dbt.assets)
+        dbt_resources = dbt.resources
 
     return dg.Definitions(
         assets=[*product_assets, *(_with_platform_tags(a, location) for a in assets)],
@@ -75,7 +111,7 @@ def build_domain_definitions(
         jobs=jobs,
         schedules=schedules,
         sensors=[automation_sensor(location, env.automation_interval_seconds), *sensors],
-        resources={**warehouse_resources(env, location), **(resources or {})},
+        resources={**warehouse_resources(env, location), **dbt_resources, **(resources or {})},
         # Locally one DuckDB file takes one writer at a time and steps are small: in-process
         # avoids a process start per step. Elsewhere compute runs in Snowflake.
         executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,

@@ -23,3 +23,7 @@ class ProductDeclarationError(MeshError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{where}: {problem}\n  Fix: {fix}")
+
+
+class DbtProjectError(MeshError):
+    """The dbt project cannot be parsed or breaks a mesh rule; names the domain and the fix."""

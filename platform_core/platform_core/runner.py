@@ -75,19 +75,26 @@ def plan_batches(
     def ready(key: dg.AssetKey, batch: set[dg.AssetKey]) -> bool:
         return all(p in done or p in batch or p not in remaining for p in parents.get(key, ()))
 
-    batches = []
-    while remaining:
-        candidates = sorted((k for k in remaining if ready(k, set())), key=lambda k: k.path)
-        if not candidates:
-            cycle = ", ".join(sorted(k.to_user_string() for k in remaining))
-            raise ConfigurationError(f"Dependency cycle among {cycle}. Fix: break the cycle.")
-        location = producer[candidates[0]]
+    def grow(location: str) -> set[dg.AssetKey]:
         batch: set[dg.AssetKey] = set()
         grew = True
         while grew:  # take everything of this location that becomes ready within the batch
             new = {k for k in remaining - batch if producer[k] == location and ready(k, batch)}
             batch |= new
             grew = bool(new)
+        return batch
+
+    batches = []
+    while remaining:
+        candidates = sorted((k for k in remaining if ready(k, set())), key=lambda k: k.path)
+        if not candidates:
+            cycle = ", ".join(sorted(k.to_user_string() for k in remaining))
+            raise ConfigurationError(f"Dependency cycle among {cycle}. Fix: break the cycle.")
+        # Each run costs a process start and, for dbt, a dbt invocation: run next the location
+        # that can do the most now (ties: the first ready key's location).
+        options = {producer[k]: grow(producer[k]) for k in candidates}
+        location = max(options, key=lambda loc: len(options[loc]))
+        batch = options[location]
         batches.append((location, sorted(batch, key=lambda k: k.path)))
         done |= batch
         remaining -= batch

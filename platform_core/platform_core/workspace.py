@@ -59,6 +59,14 @@ def find_mesh_root(start: Path | None = None) -> Path:
     )
 
 
+def platform_mesh_root() -> Path:
+    """The mesh platform_core belongs to (editable install), else the working directory's."""
+    try:
+        return find_mesh_root(Path(__file__).resolve())
+    except ConfigurationError:
+        return find_mesh_root()
+
+
 @cache
 def read_locations(root: Path) -> tuple[Location, ...]:
     """Every project dg.toml names, with its code-location name and root module."""

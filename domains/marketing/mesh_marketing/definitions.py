@@ -14,8 +14,6 @@ defs = build_domain_definitions(
         products.campaigns,
         products.ad_spend,
         products.clicks,
-        products.campaign_spend,
-        products.revenue_attribution,
         CLICKS.product_implementation(),
         click_products.click_sessions,
         click_products.click_touchpoints,
@@ -23,4 +21,5 @@ defs = build_domain_definitions(
     jobs=[CLICKS.job()],
     sensors=CLICKS.sensors(),
     resources={"kafka": kafka_resource_from_env()},
+    dbt_group="marketing",
 )

@@ -1,11 +1,6 @@
-"""The sales domain's code location: orders, customers and revenue products."""
+"""The sales domain's code location: its products (orders, customers, daily revenue) are the
+dbt models of group `sales` (dbt_project/models/sales/)."""
 
-from pathlib import Path
-
-from mesh_sales import products
 from platform_core import build_domain_definitions
 
-defs = build_domain_definitions(
-    Path(__file__).with_name("products.yaml"),
-    [products.orders, products.customers, products.daily_revenue],
-)
+defs = build_domain_definitions(dbt_group="sales")

@@ -50,7 +50,22 @@ def load_catalog(root: Path) -> Catalog:
     for location in read_locations(root):
         if location.products_file.is_file():
             declarations.extend(load_domain_products(location.products_file).products)
+    declarations.extend(_dbt_declarations(root))
     return Catalog.from_declarations(declarations)
+
+
+def _dbt_declarations(root: Path) -> list[ProductDeclaration]:
+    """The mesh's dbt models, from the prepared manifest (none if the mesh has no dbt project)."""
+    from platform_core.dbt.project import PROJECT_FOLDER, mesh_dbt_project
+
+    if not (root / PROJECT_FOLDER / "dbt_project.yml").is_file():
+        return []
+    from platform_core.dbt.catalog import dbt_product_declarations
+    from platform_core.environment import current_environment
+
+    env = current_environment()
+    project = mesh_dbt_project(env, root)
+    return dbt_product_declarations(project.manifest(env), project.project_dir)
 
 
 def catalog_for(path: Path) -> Catalog:

@@ -1,0 +1,128 @@
+"""One domain's slice of the dbt project as Dagster definitions (selection by dbt group).
+
+Every location calls `dbt_slice(domain)` through `build_domain_definitions(dbt_group=...)`: the
+models of group <domain> become one subsettable multi-asset, their dbt tests asset checks
+(blocking when the test's severity is error), refs into other groups and sources plain
+cross-location dependencies on those assets' keys.
+"""
+
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import dbt_assets
+
+from platform_core.dbt.project import MeshDbtProject, dbt_executable, mesh_dbt_project
+from platform_core.dbt.resource import MeshDbtCliResource
+from platform_core.dbt.translator import MeshDbtTranslator, model_domain
+from platform_core.environment import Environment, current_environment
+from platform_core.errors import DbtProjectError
+from platform_core.products.catalog import Catalog, depend_on_product
+from platform_core.products.checks import ROW_COUNT
+from platform_core.warehouse.base import Warehouse
+
+
+@dataclass(frozen=True)
+class DbtSlice:
+    assets: list[dg.AssetsDefinition]
+    resources: dict[str, Any]
+
+
+def _relations(manifest: Mapping[str, Any], domain: str) -> dict[str, tuple[str, str]]:
+    """model unique_id -> (schema, table) for the domain's models (where rows are counted)."""
+    return {
+        uid: (node["schema"], node["alias"])
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node.get("group") == domain
+    }
+
+
+def _check_groups(manifest: Mapping[str, Any]) -> None:
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model":
+            model_domain(node)  # raises, naming the model and the fix
+
+
+def _check_sources(manifest: Mapping[str, Any], domain: str, catalog: Catalog) -> None:
+    """A source must be a data product, and another domain's must be public (as for inputs)."""
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "model" or node.get("group") != domain:
+            continue
+        for uid in node["depends_on"]["nodes"]:
+            if uid.startswith("source."):
+                source = manifest["sources"][uid]
+                ref = f"{source['source_name']}/{source['name']}"
+                depend_on_product(ref, f"{domain}/{node['name']}", catalog)
+
+
+def dbt_slice(
+    domain: str,
+    env: Environment | None = None,
+    project: MeshDbtProject | None = None,
+    catalog: Catalog | None = None,
+) -> DbtSlice:
+    """The models of dbt group `domain`, as one multi-asset, and the dbt resource."""
+    env = env or current_environment()
+    project = project or mesh_dbt_project(env)
+    manifest = project.manifest(env)
+    _check_groups(manifest)
+    if catalog is not None:
+        _check_sources(manifest, domain, catalog)
+    relations = _relations(manifest, domain)
+    if not relations:
+        raise DbtProjectError(
+            f"Location '{domain}' asks for its dbt models, but the dbt project has no model in "
+            f"group '{domain}'. Fix: add models under dbt_project/models/{domain}/, or drop "
+            "dbt_group from its build_domain_definitions call."
+        )
+    translator = MeshDbtTranslator(manifest)
+    key_to_relation = {
+        translator.get_asset_key(manifest["nodes"][uid]): relation
+        for uid, relation in relations.items()
+    }
+    runs_dir = env.mesh_home / "dbt" / "runs"
+
+    @dbt_assets(
+        manifest=manifest,
+        select=f"group:{domain}",
+        dagster_dbt_translator=translator,
+        name=f"{domain}_dbt_models",
+    )
+    def models(
+        context: dg.AssetExecutionContext, dbt: MeshDbtCliResource, warehouse: Warehouse
+    ) -> Iterator[Any]:
+        target_path = runs_dir / f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        target_path.mkdir(parents=True, exist_ok=True)
+        partial = project.prepared_dir / "partial_parse.msgpack"
+        if partial.is_file():  # skip most of dbt's parse in the run
+            shutil.copy(partial, target_path / partial.name)
+        invocation = dbt.cli(
+            ["build"], context=context, raise_on_error=False, target_path=target_path
+        )
+        events = list(invocation.stream())
+        # Rows are counted once dbt has exited: the DuckDB file takes one writer process.
+        with warehouse.session() as session:
+            for event in events:
+                if isinstance(event, dg.Output):
+                    key = context.asset_key_for_output(event.output_name)
+                    schema, table = key_to_relation[key]
+                    rows = session.row_count(schema, table)
+                    yield event.with_metadata({**event.metadata, ROW_COUNT: rows})
+                else:
+                    yield event
+        error = invocation.get_error()
+        if error is not None:
+            raise error
+
+    resources = {
+        "dbt": MeshDbtCliResource(
+            project_dir=str(project.project_dir),
+            profiles_dir=str(project.project_dir),
+            target=project.target,
+            dbt_executable=dbt_executable(),
+        )
+    }
+    return DbtSlice([models], resources)
