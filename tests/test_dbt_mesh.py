@@ -6,7 +6,6 @@ import shutil
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest

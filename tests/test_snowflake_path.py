@@ -1,6 +1,7 @@
 """The same asset code on Snowflake: the mesh runs against a fakesnow server in prod mode."""
 
 import os
+import subprocess
 from decimal import Decimal
 
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ import snowflake.connector
 from platform_core.environment import BranchWriteRefused, current_environment
 from platform_core.warehouse import SnowflakeWarehouse
 
-from tests.support.processes import run_meshctl
+from tests.support.processes import BIN, run_meshctl
 
 
 def connect(server: dict[str, str], database: str):
@@ -20,22 +21,39 @@ def connect(server: dict[str, str], database: str):
     )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
-    fakesnow_server, repo_root, tmp_path
-):
+PYTHON_PRODUCTS = ["platform/tenants", "platform/tenant_orders", "platform/tenant_products",
+                   "platform/tenant_customers", "marketing/campaigns", "marketing/ad_spend",
+                   "marketing/clicks"]  # fmt: skip
+SALES_DBT_MODELS = ["sales/stg_sales__orders", "sales/stg_sales__products",
+                    "sales/stg_sales__customers", "sales/int_sales__priced_orders",
+                    "sales/orders", "sales/customers", "sales/daily_revenue"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def snowflake_mesh(fakesnow_server, repo_root, tmp_path_factory):
+    """Python products and the sales dbt slice materialized by `meshctl` in prod mode."""
+    tmp_path = tmp_path_factory.mktemp("snowflake_mesh")
     env = {
         **os.environ, **fakesnow_server,
         "MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "analytics",
         "MESH_HOME": str(tmp_path / "mesh"), "DAGSTER_HOME": str(tmp_path),
     }  # fmt: skip
-    keys = ["platform/tenants", "platform/tenant_orders", "platform/tenant_products",
-            "platform/tenant_customers", "sales/orders", "sales/customers", "sales/daily_revenue"]  # fmt: skip
+    # As a deploy build would: the manifest is prepared once, locations never parse.
+    run_meshctl(["dbt-prepare"], env, repo_root)
     result = run_meshctl(
-        ["materialize", "--tenants", "2", "--orders-per-tenant", "300", "--select", *keys],
+        ["materialize", "--tenants", "2", "--orders-per-tenant", "300",
+         "--select", *PYTHON_PRODUCTS, *SALES_DBT_MODELS],
         env, repo_root,
     )  # fmt: skip
-    assert "7/7 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
+    return env, result, tmp_path
+
+
+@pytest.mark.slow
+def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
+    snowflake_mesh, fakesnow_server
+):
+    _, result, tmp_path = snowflake_mesh
+    assert "14/14 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
 
     landing = tmp_path / "mesh" / "landing" / "tenant_app"
     orders = pq.read_table(landing / "orders.parquet").to_pandas()
@@ -59,6 +77,31 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
             "select count(*) from information_schema.tables where table_name like '%__LOADING'"
         ).fetchone()[0]
         assert leftovers == 0
+
+
+@pytest.mark.slow
+def test_dbt_build_of_the_whole_project_on_snowflake(snowflake_mesh, fakesnow_server, repo_root):
+    """dbt-snowflake against fakesnow in server mode (host/port/protocol from the profile's
+    env vars): every model, contract and test of every domain."""
+    env, _, tmp_path = snowflake_mesh
+    project = repo_root / "dbt_project"
+    result = subprocess.run(
+        [str(BIN / "dbt"), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+         "--target", "snowflake_prod", "--target-path", str(tmp_path / "dbt_target"),
+         "--log-path", str(tmp_path / "dbt_target")],
+        env={**env, "MESH_DBT_DATABASE": "ANALYTICS"}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "ERROR=0" in result.stdout and "SKIP=0" in result.stdout
+    with connect(fakesnow_server, "ANALYTICS") as con, con.cursor() as cur:
+        billing = cur.execute(
+            "select count(*), count(distinct tenant_id) from finance.tenant_billing"
+        )
+        assert billing.fetchone() == (2 * 3, 2)  # two tenants x January-March
+        attribution = cur.execute("select count(*) from marketing.revenue_attribution").fetchone()
+        assert attribution[0] == 2 * 4  # four campaigns per tenant
+        assert cur.execute("select count(*) from sales.orders_v1").fetchone()[0] == 600
 
 
 def test_branch_deployment_cannot_open_a_session_on_production(
