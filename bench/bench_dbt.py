@@ -1,0 +1,139 @@
+"""Benchmark: code-location load time with dbt, next to `import dagster_dbt` in the same run.
+
+- the real project: one dbt location (sales) and all four locations, fresh process each;
+- a generated project of 2,000 models (4 domains x 500: staging chains, public marts with
+  enforced contracts, not_null/unique tests, cross-domain refs), manifest prepared once
+  beforehand (its parse time is printed, not part of the load).
+
+Load = import + Definitions + the repository Dagster builds from it (what a code server does).
+Prints medians and ratios against baselines measured in the same run; never fails on time.
+
+    uv run python bench/bench_dbt.py [--repeat 3] [--models 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAINS = ["alpha", "beta", "gamma", "delta"]
+
+
+def timed(code: str, env: dict[str, str], repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                       capture_output=True)  # fmt: skip
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def generate_project(folder: Path, models: int) -> None:
+    """A dbt project shaped like the mesh's: a group per domain, access, contracts, tests."""
+    shutil.copytree(ROOT / "dbt_project" / "macros", folder / "macros")
+    shutil.copy(ROOT / "dbt_project" / "profiles.yml", folder / "profiles.yml")
+    config = "\n".join(f"    {d}:\n      +group: {d}\n      +materialized: view" for d in DOMAINS)
+    (folder / "dbt_project.yml").write_text(
+        f"name: mesh\nversion: '1.0.0'\nprofile: mesh\nflags:\n  send_anonymous_usage_stats: "
+        f"false\nmodels:\n  mesh:\n{config}\n"
+    )
+    groups = "\n".join(f"  - name: {d}\n    owner: {{email: {d}@mesh.example}}" for d in DOMAINS)
+    (folder / "models").mkdir()
+    (folder / "models" / "groups.yml").write_text(f"groups:\n{groups}\n")
+    per_domain = models // len(DOMAINS)
+    for position, domain in enumerate(DOMAINS):
+        base = folder / "models" / domain
+        base.mkdir()
+        entries = []
+        for i in range(per_domain):
+            name = f"{domain}_m{i:04d}"
+            public = i % 10 == 9  # every tenth model is a public mart
+            if i == 0 and position > 0:  # a cross-domain ref to the previous domain's mart
+                upstream = f"{{{{ ref('{DOMAINS[position - 1]}_m0009') }}}}"
+                sql = f"select cast(id as bigint) as id, cast(name as varchar) as name from {upstream}"
+            elif i == 0:
+                sql = "select cast(1 as bigint) as id, cast('a' as varchar) as name"
+            else:
+                upstream = f"{{{{ ref('{domain}_m{i - 1:04d}') }}}}"
+                sql = f"select cast(id as bigint) as id, cast(name as varchar) as name from {upstream}"
+            (base / f"{name}.sql").write_text(sql + "\n")
+            access = "public" if public else ("protected" if i == 0 else "private")
+            contract = "\n      contract: {enforced: true}" if public else ""
+            entries.append(
+                f"  - name: {name}\n    config:\n      access: {access}{contract}\n"
+                f"    columns:\n      - {{name: id, data_type: bigint, data_tests: [unique, "
+                f"not_null]}}\n      - {{name: name, data_type: varchar}}\n"
+            )
+        (base / "models.yml").write_text("models:\n" + "".join(entries))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", type=int, default=2000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
+        env.pop("MESH_ENV", None)
+        prepare = (
+            "from platform_core.dbt.project import mesh_dbt_project;"
+            "from platform_core.environment import current_environment as c;"
+            "mesh_dbt_project().prepare(c())"
+        )
+        subprocess.run([sys.executable, "-c", prepare], env=env, cwd=ROOT, check=True)
+
+        load = "import {m}.definitions as d; d.defs.get_repository_def()"
+        all_locations = "; ".join(
+            load.format(m=m) for m in ("mesh_platform", "mesh_sales", "mesh_marketing", "mesh_finance")
+        )  # fmt: skip
+        figures = {
+            "import dagster": timed("import dagster", env, args.repeat),
+            "import dagster_dbt": timed("import dagster_dbt", env, args.repeat),
+            "platform location (no dbt)": timed(load.format(m="mesh_platform"), env, args.repeat),
+            "sales location (8 dbt models)": timed(load.format(m="mesh_sales"), env, args.repeat),
+            "all 4 locations, one process": timed(all_locations, env, args.repeat),
+        }
+
+        project = Path(tmp) / "generated"
+        project.mkdir()
+        generate_project(project, args.models)
+        slice_code = (
+            "import dagster as dg;"
+            "from pathlib import Path;"
+            "from platform_core.dbt.assets import dbt_slice;"
+            "from platform_core.dbt.project import MeshDbtProject;"
+            "from platform_core.environment import current_environment as c;"
+            "from platform_core.warehouse.resources import warehouse_resources as w;"
+            f"p = MeshDbtProject(Path({str(project)!r}), 'duckdb');"
+            "s = dbt_slice('beta', c(), p);"
+            "r = {**w(c(), 'beta'), **s.resources};"
+            "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
+        )
+        started = time.perf_counter()
+        parse = slice_code.replace("s = dbt_slice", "p.prepare(c(), force=True); s = dbt_slice")
+        subprocess.run([sys.executable, "-c", parse], env=env, cwd=ROOT, check=True)
+        parse_seconds = time.perf_counter() - started
+        nodes = sum(1 for _ in (project / "models").rglob("*.sql"))
+        figures[f"generated: 1 location = 1 group of {nodes // len(DOMAINS)} of {nodes} models"] = (
+            timed(slice_code, env, args.repeat)
+        )
+
+    baseline = figures["import dagster_dbt"]
+    print(f"\n== code-location load with dbt (fresh process, median of {args.repeat}) ==")
+    for label, seconds in figures.items():
+        print(f"{label:<58} {seconds:6.2f} s   {seconds / baseline:5.2f}x import dagster_dbt")
+    print(f"(generated project: prepare = dbt parse + first load, once: {parse_seconds:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
