@@ -194,3 +194,34 @@ def test_outside_local_development_a_missing_manifest_is_refused_not_parsed(tmp_
     with pytest.raises(DbtProjectError, match="Fix: run `meshctl dbt-prepare`"):
         project.manifest(prod)
     assert not project.manifest_path.exists()
+
+
+def test_dbt_targets_follow_the_environment_and_a_branch_only_names_its_clone(tmp_path):
+    from platform_core.dbt.project import dbt_environment
+
+    local = detect_environment({"MESH_HOME": str(tmp_path)})
+    assert local.dbt_target == "duckdb"
+    assert dbt_environment(local) == {"MESH_DBT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")}
+    branch = detect_environment({
+        "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "17",
+        "SNOWFLAKE_DATABASE": "analytics", "MESH_HOME": str(tmp_path),
+    })  # fmt: skip
+    assert branch.dbt_target == "snowflake_branch"
+    assert dbt_environment(branch) == {"MESH_DBT_DATABASE": "ANALYTICS_CLONE_17"}
+    prod = detect_environment({"MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "analytics"})
+    assert (prod.dbt_target, dbt_environment(prod)) == (
+        "snowflake_prod",
+        {"MESH_DBT_DATABASE": "ANALYTICS"},
+    )
+
+
+def test_profiles_hold_no_secret_and_read_the_database_the_platform_derives(repo_root):
+    import yaml
+
+    profile = yaml.safe_load((repo_root / "dbt_project" / "profiles.yml").read_text())["mesh"]
+    assert set(profile["outputs"]) == {"duckdb", "snowflake_branch", "snowflake_prod"}
+    for name in ("snowflake_branch", "snowflake_prod"):
+        output = profile["outputs"][name]
+        for field in ("account", "user", "password"):
+            assert output[field].startswith("{{ env_var('SNOWFLAKE_"), (name, field)
+        assert output["database"] == "{{ env_var('MESH_DBT_DATABASE') }}"

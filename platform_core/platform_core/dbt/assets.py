@@ -110,7 +110,9 @@ def dbt_slice(
                     key = context.asset_key_for_output(event.output_name)
                     schema, table = key_to_relation[key]
                     rows = session.row_count(schema, table)
-                    yield event.with_metadata({**event.metadata, ROW_COUNT: rows})
+                    duration = event.metadata.get("Execution Duration")
+                    seconds = {"compute_seconds": duration.value} if duration else {}
+                    yield event.with_metadata({**event.metadata, ROW_COUNT: rows, **seconds})
                 else:
                     yield event
         error = invocation.get_error()
