@@ -68,7 +68,7 @@ class MeshDbtProject:
         return self.prepared_dir / "manifest.json"
 
     def source_files(self) -> list[Path]:
-        files = [p for p in (self.project_dir / n for n in ("dbt_project.yml", "profiles.yml"))]
+        files = [self.project_dir / "dbt_project.yml", self.project_dir / "profiles.yml"]
         for folder in ("models", "macros", "tests", "seeds", "snapshots"):
             root = self.project_dir / folder
             if root.is_dir():
