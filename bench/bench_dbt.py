@@ -27,14 +27,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DOMAINS = ["alpha", "beta", "gamma", "delta"]
 
 
-def timed(code: str, env: dict[str, str], repeat: int) -> float:
-    runs = []
+def run(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def interleaved(codes: dict[str, str], env: dict[str, str], repeat: int) -> dict[str, float]:
+    """Median per label; rounds interleave the labels, so a noisy neighbour hits all alike."""
+    runs: dict[str, list[float]] = {label: [] for label in codes}
     for _ in range(repeat):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
-                       capture_output=True)  # fmt: skip
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
+        for label, code in codes.items():
+            runs[label].append(run(code, env))
+    return {label: statistics.median(seconds) for label, seconds in runs.items()}
 
 
 def generate_project(folder: Path, models: int) -> None:
@@ -96,14 +102,6 @@ def main() -> None:
         all_locations = "; ".join(
             load.format(m=m) for m in ("mesh_platform", "mesh_sales", "mesh_marketing", "mesh_finance")
         )  # fmt: skip
-        figures = {
-            "import dagster": timed("import dagster", env, args.repeat),
-            "import dagster_dbt": timed("import dagster_dbt", env, args.repeat),
-            "platform location (no dbt)": timed(load.format(m="mesh_platform"), env, args.repeat),
-            "sales location (8 dbt models)": timed(load.format(m="mesh_sales"), env, args.repeat),
-            "all 4 locations, one process": timed(all_locations, env, args.repeat),
-        }
-
         project = Path(tmp) / "generated"
         project.mkdir()
         generate_project(project, args.models)
@@ -119,13 +117,23 @@ def main() -> None:
             "r = {**w(c(), 'beta'), **s.resources};"
             "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
         )
-        started = time.perf_counter()
         parse = slice_code.replace("s = dbt_slice", "p.prepare(c(), force=True); s = dbt_slice")
-        subprocess.run([sys.executable, "-c", parse], env=env, cwd=ROOT, check=True)
-        parse_seconds = time.perf_counter() - started
+        parse_seconds = run(parse, env)
         nodes = sum(1 for _ in (project / "models").rglob("*.sql"))
-        figures[f"generated: 1 location = 1 group of {nodes // len(DOMAINS)} of {nodes} models"] = (
-            timed(slice_code, env, args.repeat)
+
+        figures = interleaved(
+            {
+                "import dagster": "import dagster",
+                "import dagster_dbt": "import dagster_dbt",
+                "platform location (no dbt models)": load.format(m="mesh_platform"),
+                "sales location (8 dbt models)": load.format(m="mesh_sales"),
+                "all 4 locations, one process": all_locations,
+                f"generated: 1 location = group of {nodes // len(DOMAINS)} of {nodes} models": (
+                    slice_code
+                ),
+            },
+            env,
+            args.repeat,
         )
 
     baseline = figures["import dagster_dbt"]
