@@ -54,8 +54,6 @@ class StreamRig:
                 products.campaigns,
                 products.ad_spend,
                 products.clicks,
-                products.campaign_spend,
-                products.revenue_attribution,
                 stream.product_implementation(),
                 click_products.click_sessions,
                 click_products.click_touchpoints,
