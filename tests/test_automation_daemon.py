@@ -33,7 +33,8 @@ def test_upstream_update_in_sales_triggers_marketing_and_finance(repo_root, tmp_
         "MESH_AUTOMATION_INTERVAL_SECONDS": "1",
     }
     scale = ["--tenants", "2", "--orders-per-tenant", "200"]
-    run_meshctl(["materialize", *scale], env, repo_root)
+    # The whole mesh, dbt builds included (one dbt invocation per location run).
+    run_meshctl(["materialize", *scale], env, repo_root, timeout=900)
 
     with (
         dg.DagsterInstance.from_config(str(dagster_home)) as instance,
@@ -62,7 +63,7 @@ def test_upstream_update_in_sales_triggers_marketing_and_finance(repo_root, tmp_
         for key in (ATTRIBUTION, BILLING):
             event = wait_for(
                 lambda key=key: (e := latest(instance, key)) and e.run_id != before[key] and e,
-                180,
+                420,  # a chain of dbt runs: sales/daily_revenue, then marketing and finance
                 f"{key.to_user_string()} to be materialized by automation",
             )
             run = instance.get_run_by_id(event.run_id)

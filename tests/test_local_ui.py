@@ -76,4 +76,6 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
         with pytest.raises(OSError):
             graphql(port, LOCATIONS)
     log = (tmp_path / "dev.log").read_text()
-    assert "29/29 assets" in log  # 11 Python products + 18 dbt models and "Dagster services shut down" in log
+    assert (
+        "29/29 assets" in log
+    )  # 11 Python products + 18 dbt models and "Dagster services shut down" in log

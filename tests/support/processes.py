@@ -57,9 +57,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_meshctl(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+def run_meshctl(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [str(BIN / "meshctl"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+        [str(BIN / "meshctl"), *args], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
     assert result.returncode == 0, f"meshctl {args} failed:\n{result.stdout}\n{result.stderr}"
     return result
