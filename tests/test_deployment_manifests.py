@@ -158,7 +158,11 @@ def test_image_context_holds_platform_core_and_one_location_only(repo_root, tmp_
     # Every other domain contributes only its declarations (the catalog reads them).
     for loc in read_locations(repo_root):
         rel = loc.products_file.relative_to(repo_root)
-        assert (app / rel).is_file()
+        assert (app / rel).is_file() == loc.products_file.is_file()
+    # The one dbt project every location slices, without build output from this machine.
+    assert (app / "dbt_project" / "dbt_project.yml").is_file()
+    assert list((app / "dbt_project" / "models" / "sales").rglob("*.sql"))
+    assert not (app / "dbt_project" / "target").exists()
     assert (app / ".mesh-package").read_text() == "mesh-marketing"
     assert (app / ".mesh-module").read_text() == "mesh_marketing.definitions"
     assert not list(app.rglob("tests"))

@@ -12,6 +12,7 @@ from platform_core.deploy.changes import detect_changes
 from platform_core.deploy.preview import branch_slug, prepare_branch_home
 from platform_core.environment import detect_environment
 from platform_core.errors import ConfigurationError
+from platform_core.workspace import read_locations
 
 from tests.support.processes import BIN
 
@@ -32,6 +33,10 @@ def copy_mesh(repo_root: Path, target: Path) -> Path:
         shutil.copy2(repo_root / name, target / name)
     shutil.copytree(repo_root / "platform_core", target / "platform_core", ignore=IGNORED)
     shutil.copytree(repo_root / "domains", target / "domains", ignore=IGNORED)
+    shutil.copytree(
+        repo_root / "dbt_project", target / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+    )  # fmt: skip
     git(target, "init", "-q", "-b", "main")
     git(target, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
     git(target, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
@@ -51,8 +56,12 @@ def mesh_copy(repo_root, tmp_path) -> Path:
     return repo
 
 
+LAST_TOUCH = "dbt_project/models/marketing/intermediate/int_marketing__last_touch_orders.sql"
+WINDOW = 'var("attribution_window_days", 7)'
+
+
 def test_a_code_change_touches_its_location_only(mesh_copy):
-    edit(mesh_copy / "domains/marketing/mesh_marketing/products.py", '"7 days"', '"3 days"')
+    edit(mesh_copy / "domains/marketing/mesh_marketing/products.py", "landed with Arrow", "landed")
     changes = detect_changes(mesh_copy, "main")
     assert changes.files == ["domains/marketing/mesh_marketing/products.py"]
     assert (changes.everything, changes.code_changed, changes.locations) == (
@@ -60,14 +69,26 @@ def test_a_code_change_touches_its_location_only(mesh_copy):
     )  # fmt: skip
 
 
-def test_a_declaration_change_touches_the_product_and_redeploys_its_consumers(mesh_copy):
-    declarations = mesh_copy / "domains/sales/mesh_sales/products.yaml"
-    edit(declarations, "tier: 1", "tier: 2")  # the first product: sales/orders
+def test_a_dbt_model_change_belongs_to_its_groups_location(mesh_copy):
+    edit(mesh_copy / LAST_TOUCH, WINDOW, 'var("attribution_window_days", 3)')
     changes = detect_changes(mesh_copy, "main")
-    assert changes.products_changed == {"sales/orders"}
+    assert (changes.everything, changes.code_changed, changes.locations) == (
+        False, {"marketing"}, {"marketing"},
+    )  # fmt: skip
+    # Project-wide dbt files shape every location's slice of the shared manifest.
+    edit(mesh_copy / "dbt_project/dbt_project.yml", "name:", "name: ")
+    assert detect_changes(mesh_copy, "main").everything
+
+
+def test_a_declaration_change_touches_the_product_and_redeploys_its_consumers(mesh_copy):
+    declarations = mesh_copy / "domains/platform/mesh_platform/products.yaml"
+    edit(declarations, "tier: 1", "tier: 2")  # the first product: platform/tenants
+    changes = detect_changes(mesh_copy, "main")
+    assert changes.products_changed == {"platform/tenants"}
     assert changes.code_changed == set()
-    # marketing's revenue_attribution reads sales/orders; finance reads other sales products.
-    assert changes.locations == {"sales", "marketing"}
+    # finance's dbt tenant_billing reads source('platform', 'tenants'); sales reads other
+    # platform products only.
+    assert changes.locations == {"platform", "finance"}
 
 
 def test_platform_core_or_the_lock_changes_everything_and_docs_nothing(mesh_copy):
@@ -75,7 +96,8 @@ def test_platform_core_or_the_lock_changes_everything_and_docs_nothing(mesh_copy
     assert detect_changes(mesh_copy, "main").locations == set()
     edit(mesh_copy / "platform_core/platform_core/errors.py", "Errors users see.", "Errors.")
     changes = detect_changes(mesh_copy, "main")
-    assert changes.everything and changes.locations == {"platform", "sales", "marketing", "finance"}
+    assert changes.everything
+    assert changes.locations == {loc.name for loc in read_locations(mesh_copy)}
 
 
 def test_an_unknown_base_ref_is_a_clear_error(mesh_copy):
@@ -128,9 +150,10 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     before = sha256(main_warehouse)
 
     git(mesh_copy, "checkout", "-q", "feature/x")
-    # A narrower attribution window (code) and a reworded declaration of another product.
-    edit(mesh_copy / "domains/marketing/mesh_marketing/products.py", '"7 days"', '"1 days"')
-    edit(mesh_copy / "domains/sales/mesh_sales/products.yaml", "tier: 1", "tier: 2")
+    # A narrower attribution window (a dbt model) and a re-tiered declaration of a product
+    # another domain's dbt model reads.
+    edit(mesh_copy / LAST_TOUCH, WINDOW, 'var("attribution_window_days", 1)')
+    edit(mesh_copy / "domains/platform/mesh_platform/products.yaml", "tier: 1", "tier: 2")
     preview = meshctl("preview", "--base", "main")
     assert preview.returncode == 0, preview.stdout + preview.stderr
     out = preview.stdout
@@ -140,15 +163,17 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
         return set(line.split(": ", 1)[1].split(", "))
 
     assert "Preview of branch 'feature/x'" in out, out
-    assert "locations to deploy: marketing, sales" in out, out
-    # The code change touches every marketing asset; the declaration change sales/orders only.
+    assert "locations to deploy: finance, marketing, platform" in out, out
+    # The dbt change touches every marketing asset; the declaration change platform/tenants.
     changed = listed("changed assets")
-    assert {"marketing/campaign_spend", "marketing/revenue_attribution", "sales/orders"} <= changed
-    assert not any(key.startswith(("finance/", "platform/")) for key in changed), out
-    assert "sales/daily_revenue" not in changed
-    assert {"finance/tenant_billing", "sales/customers", "sales/daily_revenue"} <= listed(
-        "downstream"
-    )
+    assert {
+        "marketing/campaign_spend",
+        "marketing/revenue_attribution",
+        "platform/tenants",
+    } <= changed
+    assert not any(key.startswith(("finance/", "sales/")) for key in changed), out
+    assert "platform/tenant_orders" not in changed
+    assert "finance/tenant_billing" in listed("downstream")
     assert "failed" not in out and "skipped" not in out, out
 
     assert sha256(main_warehouse) == before, "the main warehouse changed"

@@ -3,13 +3,18 @@
 A minimal asset-level diff (the governance impact analysis can replace it):
 - platform_core/, the lock file, the root pyproject or dg.toml changed: everything changed;
 - a location's code changed (any file but its products.yaml): every asset of that location;
-- a location's products.yaml changed: the products whose declaration differs (or is new).
+- a location's products.yaml changed: the products whose declaration differs (or is new);
+- a dbt model file under dbt_project/models/<domain>/ changed: every asset of that domain's
+  location (like its Python code); any other dbt_project file (dbt_project.yml, macros,
+  profiles): everything, since every location loads the one shared manifest.
 Declarations are the public interface, so a declaration change also redeploys the locations
-that consume the changed products (their images carry every products.yaml for the catalog).
+that consume the changed products: through their products.yaml inputs, or from dbt models
+that read them with source() or ref().
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +29,10 @@ from platform_core.workspace import Location, read_locations
 # Files every location's image and behaviour depend on.
 GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
 GLOBAL_FOLDERS = ("platform_core/",)
+DBT_PROJECT = "dbt_project/"
+DBT_MODELS = "dbt_project/models/"
+_DBT_SOURCE = re.compile(r"""source\(\s*['"](\w+)['"]\s*,\s*['"](\w+)['"]\s*\)""")
+_DBT_REF = re.compile(r"""ref\(\s*['"](\w+)['"]""")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -125,6 +134,31 @@ def _consumers(root: Path, locations: Iterable[Location], refs: set[str]) -> set
     return consumers
 
 
+def _dbt_consumers(root: Path, refs: set[str]) -> set[str]:
+    """Domains whose dbt models read one of `refs` ("domain/name") via source() or ref()."""
+    models = root / DBT_MODELS
+    if not refs or not models.is_dir():
+        return set()
+    files = list(models.rglob("*.sql"))
+    domain_of_model = {f.stem: f.relative_to(models).parts[0] for f in files}
+    consumers = set()
+    for sql in files:
+        text = sql.read_text()
+        used = {f"{source}/{table}" for source, table in _DBT_SOURCE.findall(text)}
+        used |= {
+            f"{domain_of_model[m]}/{m}" for m in _DBT_REF.findall(text) if m in domain_of_model
+        }
+        if used & refs:
+            consumers.add(sql.relative_to(models).parts[0])
+    return consumers
+
+
+def _dbt_location(path: str, locations: Iterable[Location]) -> Location | None:
+    """The location of a file under dbt_project/models/<domain>/ (groups are domains)."""
+    domain = path.removeprefix(DBT_MODELS).split("/", 1)[0]
+    return next((loc for loc in locations if loc.name == domain), None)
+
+
 def detect_changes(root: Path, base: str) -> ChangeSet:
     base_commit = merge_base(root, base)
     files = changed_files(root, base_commit)
@@ -133,6 +167,13 @@ def detect_changes(root: Path, base: str) -> ChangeSet:
     for path in files:
         if path in GLOBAL_FILES or path.startswith(GLOBAL_FOLDERS):
             changes.everything = True
+            continue
+        if path.startswith(DBT_PROJECT):
+            dbt_location = _dbt_location(path, locations) if path.startswith(DBT_MODELS) else None
+            if dbt_location is None:
+                changes.everything = True
+            else:
+                changes.code_changed.add(dbt_location.name)
             continue
         location = _owner(path, locations, root)
         if location is None:
@@ -153,6 +194,8 @@ def detect_changes(root: Path, base: str) -> ChangeSet:
     else:
         changes.locations |= changes.code_changed
         changes.locations |= _consumers(root, locations, changes.products_changed)
+        known = {loc.name for loc in locations}
+        changes.locations |= _dbt_consumers(root, changes.products_changed) & known
     return changes
 
 

@@ -8,7 +8,8 @@ Writes two trees under DEST:
          third-party dependencies are rebuilt only when one of these files changes.
   app/   deps/ plus dg.toml, platform_core's source, the location's package, and every other
          location's pyproject.toml and products.yaml: the product catalog reads every domain's
-         declarations (its public interface), never another domain's code.
+         declarations (its public interface), never another domain's code. Plus dbt_project/
+         when the mesh has one: every location loads its slice of the one shared manifest.
 Both get `.mesh-package` (the uv package to sync) and `.mesh-module` (the Definitions module).
 An empty LOCATION prepares deps/ with the root files only (the webserver/daemon image).
 
@@ -25,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT_FILES = ("pyproject.toml", "uv.lock")
-SKIPPED = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", ".pytest_cache")
+SKIPPED = shutil.ignore_patterns(
+    "tests", "__pycache__", "*.pyc", ".pytest_cache", "target", "logs", "dbt_packages", ".user.yml"
+)
 
 
 class ImageContextError(Exception):
@@ -93,6 +96,8 @@ def prepare(location: str, source: Path, dest: Path) -> Project | None:
         products = Path(project.path) / project.root_module / "products.yaml"
         if (source / products).is_file():
             _copy(source / products, app / products)
+    if (source / "dbt_project").is_dir():
+        _copy(source / "dbt_project", app / "dbt_project")
     _copy(source / chosen.path, app / chosen.path)
     return chosen
 
