@@ -16,7 +16,7 @@ from platform_core.workspace import read_locations
 
 from tests.support.processes import BIN
 
-MESH_FILES = ("dg.toml", "workspace.yaml", "pyproject.toml", "uv.lock")
+MESH_FILES = ("dg.toml", "workspace.yaml", "pyproject.toml", "uv.lock", ".gitignore")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".venv", ".mesh")
 
 
