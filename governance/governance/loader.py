@@ -162,11 +162,14 @@ def load_mesh(root: Path, timings: LoadTimings | None = None) -> MeshGraph:
         paths = {loc.name: loc.path for loc in read_locations(root)}
     # Project folders first on sys.path, as each location's own environment would have them
     # (in the real repo they are installed editable already; fixtures and base trees are not).
+    # Index 1, not 0: Dagster's load_python_module drops sys.path[0] (the script's folder).
     for path in reversed(list(paths.values())):
         if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+            sys.path.insert(1, str(path))
     graph = MeshGraph(root=str(root))
-    for entry in read_workspace_entries(root):
+    entries = read_workspace_entries(root)
+    _forget_modules({entry.module.split(".")[0] for entry in entries})
+    for entry in entries:
         path = paths.get(entry.location)
         record = LocationRecord(
             name=entry.location,
@@ -187,6 +190,14 @@ def load_mesh(root: Path, timings: LoadTimings | None = None) -> MeshGraph:
     if timings is not None:
         timings.loading = time.perf_counter() - started
     return graph
+
+
+def _forget_modules(packages: set[str]) -> None:
+    """Drop already-imported location packages so a second load in one process (tests, a
+    long-lived tool) sees the files as they are now, as a fresh code server would."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            del sys.modules[name]
 
 
 def _short_error(exc: BaseException) -> str:
