@@ -26,8 +26,6 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _gate(root: Path, args: argparse.Namespace):
-    from governance.basetree import materialized_ref
-    from governance.breaking import breaking_changes
     from governance.config import load_config
     from governance.engine import read_baseline, run_gate
     from governance.loader import LoadTimings, load_mesh
@@ -39,6 +37,9 @@ def _gate(root: Path, args: argparse.Namespace):
     baseline = read_baseline(Path(args.baseline)) if args.baseline else None
     extra = []
     if args.base:
+        from governance.basetree import materialized_ref
+        from governance.breaking import breaking_changes
+
         with materialized_ref(root, args.base) as tree:
             extra = breaking_changes(tree, root, today)
             if args.new_only:
