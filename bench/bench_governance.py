@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -154,10 +155,21 @@ print(time.perf_counter() - started)
 """
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds (user+sys) of each run
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str], label: str = "") -> tuple[float, str]:
+    """Wall seconds and stdout; the child's CPU seconds go to CPU[label] (on a shared,
+    loaded machine CPU time is the steadier figure; code servers' own CPU is not counted)."""
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    CPU.setdefault(label, []).append(_children_cpu() - cpu)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return elapsed, done.stdout
@@ -167,7 +179,7 @@ def gate(root: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
     """(wall, load, rules, violations) of a fresh `meshctl check` process."""
     wall, out = timed(
         [str(BIN / "python"), "-m", "governance", "check", "--root", str(root), "--format", "json"],
-        root, env,
+        root, env, f"gate:{root}",
     )  # fmt: skip
     report = json.loads(out)
     timings = report["timings"]
@@ -192,13 +204,16 @@ def bench_real(repeat: int, env: dict[str, str]) -> None:
         for _ in range(repeat)
     ]
     in_process = [
-        timed([str(BIN / "python"), "-c", DAGSTER_LOAD, str(ROOT)], ROOT, env)[0]
+        timed([str(BIN / "python"), "-c", DAGSTER_LOAD, str(ROOT)], ROOT, env, f"own:{ROOT}")[0]
         for _ in range(repeat)
     ]
     g = median([w for w, *_ in gates])
     print(f"meshctl check (gate, all rules)           {g:6.2f} s  "
           f"(load {median([x[1] for x in gates]):.2f} s, rules {median([x[2] for x in gates]):.2f} s, "
           f"{gates[-1][3]} violations)")  # fmt: skip
+    g_cpu, own_cpu = median(CPU[f"gate:{ROOT}"]), median(CPU[f"own:{ROOT}"])
+    print(f"CPU seconds: gate {g_cpu:.2f}, dagster's own in-process load {own_cpu:.2f}   "
+          f"gate/dagster {g_cpu / own_cpu:4.2f}x")  # fmt: skip
     for label, values in (
         ("dagster load, in-process (baseline)", in_process),
         ("dagster definitions validate -w", validate),
@@ -216,7 +231,7 @@ def bench_generated(assets: int, locations: int, repeat: int, grpc_max: int, env
         print(f"\n== generated mesh: {assets} assets, {locations} locations "
               f"(generated in {time.perf_counter() - started:.1f} s), median of {repeat} ==")  # fmt: skip
         gates = [gate(root, env) for _ in range(repeat)]
-        own = [timed([str(BIN / "python"), "-c", DAGSTER_LOAD, str(root)], root, env)
+        own = [timed([str(BIN / "python"), "-c", DAGSTER_LOAD, str(root)], root, env, f"own:{root}")
                for _ in range(repeat)]  # fmt: skip
         own_wall = median([w for w, _ in own])
         own_load = median([float(out.strip()) for _, out in own])

@@ -125,7 +125,12 @@ def cmd_impact(args: argparse.Namespace) -> int:
     from governance.basetree import load_graph_in_subprocess, materialized_ref
     from governance.breaking import breaking_changes
     from governance.config import load_config
-    from governance.impact import analyse, render_json, render_markdown
+    from governance.impact import (
+        analyse,
+        changed_files_by_location,
+        render_json,
+        render_markdown,
+    )
     from governance.loader import load_mesh
 
     root = _root(args)
@@ -139,6 +144,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
         print(f"meshctl impact: {exc}", file=sys.stderr)
         return 2
     impact = analyse(base, head, config, breaking)
+    impact.changed_files = changed_files_by_location(root, args.base, head)
     render = render_markdown if args.format == "markdown" else render_json
     _write(render(impact), args.output)
     return 1 if (args.fail_on_breaking and impact.breaking) else 0

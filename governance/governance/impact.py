@@ -4,7 +4,9 @@ the working tree, their downstream consumers in other domains, and whom to notif
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from governance.config import GovernanceConfig
 from governance.engine import Violation
@@ -31,6 +33,9 @@ class AssetChange:
 class Impact:
     changes: list[AssetChange]
     breaking: list[Violation]
+    # location -> files changed in its folder (code changes that alter no declaration, e.g.
+    # a product's SQL, show up here rather than as asset changes)
+    changed_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def notify(self) -> list[str]:
@@ -60,6 +65,24 @@ def _downstream(graph: MeshGraph, key: str) -> set[str]:
                 seen.add(child)
                 frontier.append(child)
     return seen
+
+
+def changed_files_by_location(root: Path, base_ref: str, graph: MeshGraph) -> dict[str, list[str]]:
+    """Files that differ from `base_ref` (committed or not), grouped by location folder."""
+    listed = subprocess.run(
+        ["git", "diff", "--name-only", base_ref], cwd=root, capture_output=True, text=True
+    ).stdout.split()
+    listed += subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=root, capture_output=True,
+        text=True,
+    ).stdout.split()  # fmt: skip
+    by_location: dict[str, list[str]] = {}
+    for location in graph.locations.values():
+        prefix = location.path.rstrip("/") + "/"
+        files = sorted({f for f in listed if location.path and f.startswith(prefix)})
+        if files:
+            by_location[location.name] = files
+    return by_location
 
 
 def analyse(
@@ -105,7 +128,7 @@ def analyse(
 
 def render_markdown(impact: Impact) -> str:
     lines = ["## Data mesh impact", ""]
-    if not impact.changes and not impact.breaking:
+    if not impact.changes and not impact.breaking and not impact.changed_files:
         return "\n".join([*lines, "No asset of the mesh changes in this pull request.", ""])
     if impact.breaking:
         lines += [f"### :x: {len(impact.breaking)} breaking change(s)", ""]
@@ -124,6 +147,11 @@ def render_markdown(impact: Impact) -> str:
         consumers = ", ".join(f"`{k}`" for k in c.consumers) or "-"
         lines.append(f"| `{c.key}` | {c.location} | {what} | {consumers} |")
     lines.append("")
+    if impact.changed_files:
+        lines += ["**Code changed** (review the products these files implement):", ""]
+        for location, files in sorted(impact.changed_files.items()):
+            lines.append(f"- {location}: " + ", ".join(f"`{f}`" for f in files))
+        lines.append("")
     if impact.notify:
         lines += ["**Notify:** " + ", ".join(impact.notify), ""]
     return "\n".join(lines)
@@ -135,6 +163,7 @@ def render_json(impact: Impact) -> str:
             "changes": [asdict(c) for c in impact.changes],
             "breaking": [asdict(v) for v in impact.breaking],
             "notify": impact.notify,
+            "changed_files": impact.changed_files,
         },
         indent=2,
         default=str,

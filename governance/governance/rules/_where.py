@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from governance.engine import GateContext
@@ -20,6 +21,7 @@ def declared_in(asset: AssetRecord) -> str:
     return asset.source_file or f"location '{asset.location}'"
 
 
+@cache
 def under(path: str, folder: str) -> bool:
     if not path or not folder:
         return False
