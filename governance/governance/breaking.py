@@ -56,12 +56,49 @@ def _dbt_models(tree: Path) -> dict[str, DbtModel]:
     return {m.name: m for m in project.models.values() if m.access == "public"}
 
 
+# Warehouse type spellings -> the platform's logical types, so moving a product from
+# products.yaml to a dbt model (or switching varchar for text) is not a "retype".
+_TYPE_FAMILIES = {
+    "integer": (
+        "int",
+        "integer",
+        "bigint",
+        "smallint",
+        "tinyint",
+        "hugeint",
+        "int64",
+        "number(38,0)",
+    ),
+    "string": ("string", "varchar", "text", "char", "character varying"),
+    "decimal": ("decimal", "numeric", "number"),
+    "float": ("float", "double", "real", "float64", "double precision"),
+    "boolean": ("boolean", "bool"),
+    "date": ("date",),
+    "timestamp": ("timestamp", "datetime", "timestamp_ntz", "timestamp_tz", "timestamptz"),
+}
+
+
+def logical_type(declared: str) -> str:
+    text = declared.strip().lower()
+    if text in _TYPE_FAMILIES["integer"]:
+        return "integer"
+    base = text.split("(")[0].strip()
+    for family, spellings in _TYPE_FAMILIES.items():
+        if base in spellings:
+            return family
+    return text
+
+
 def public_interfaces(tree: Path) -> dict[str, PublicInterface]:
+    """Public products by asset key ("domain/name"): products.yaml and public dbt models."""
     interfaces = _products(tree)
     for model in _dbt_models(tree).values():
-        interfaces[f"dbt:{model.name}"] = PublicInterface(
-            f"dbt:{model.name}", model.file, model.latest_version, model.columns
-        )
+        ref = f"{model.domain}/{model.name}" if model.domain else f"dbt/{model.name}"
+        deprecation = model.deprecation_date[:10]
+        interfaces[ref] = PublicInterface(
+            ref, model.file, model.latest_version or "1", model.columns,
+            date.fromisoformat(deprecation) if deprecation else None,
+        )  # fmt: skip
     return interfaces
 
 
@@ -95,7 +132,7 @@ def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[
         retyped = sorted(
             f"{c}: {old.columns[c]} -> {new.columns[c]}"
             for c in set(old.columns) & set(new.columns)
-            if old.columns[c] != new.columns[c]
+            if logical_type(old.columns[c]) != logical_type(new.columns[c])
         )
         if not (removed or retyped):
             continue
@@ -109,7 +146,11 @@ def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[
             )
             if part
         )
-        line = product_line(head / new.file, ref.split("/", 1)[-1]) if "/" in ref else 0
+        line = (
+            product_line(head / new.file, ref.split("/", 1)[-1])
+            if new.file.endswith("products.yaml")
+            else 0
+        )
         found.append(
             Violation(
                 "GOV100",

@@ -20,7 +20,8 @@ def render_codeowners(registry: Registry) -> str:
         lines.append(f"/{path.strip('/')}/ {platform}")
     for name in sorted(registry.domains):
         entry = registry.domains[name]
-        lines.append(f"/{entry.path.strip('/')}/ {' '.join(entry.codeowners)}")
+        for folder in entry.folders():
+            lines.append(f"/{folder.strip('/')}/ {' '.join(entry.codeowners)}")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,11 @@ class DomainEntry(_Strict):
     contact: str  # where to reach the team (Slack channel, e-mail list)
     path: str  # the code location's project folder, e.g. domains/sales
     codeowners: list[str] = Field(min_length=1)  # GitHub handles/teams for CODEOWNERS
+    # Other folders the domain owns and may declare its assets in (e.g. its dbt models).
+    extra_paths: list[str] = []
+
+    def folders(self) -> list[str]:
+        return [self.path, *self.extra_paths]
 
 
 class PlatformEntry(_Strict):

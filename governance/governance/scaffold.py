@@ -222,7 +222,12 @@ def _register_registry(root: Path, domain: NewDomain) -> Path:
         f"    owners: [{', '.join(domain.owners)}]\n"
         f'    contact: "{domain.contact}"\n'
         f"    path: {domain.folder}\n"
-        f"    codeowners: [{', '.join(repr(c).replace(chr(39), chr(34)) for c in domain.codeowners)}]\n",
+        + (
+            f"    extra_paths: [dbt_project/models/{domain.name}]\n"
+            if (root / "dbt_project").is_dir()
+            else ""
+        )
+        + f"    codeowners: [{', '.join(repr(c).replace(chr(39), chr(34)) for c in domain.codeowners)}]\n",
     )
     if domain.name not in load_config(root).registry.domains:
         raise ConfigurationError(f"{path}: the new entry did not land under domains:. Fix by hand.")

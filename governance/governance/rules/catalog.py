@@ -78,6 +78,7 @@ def public_columns_documented(context: GateContext) -> Iterator[Violation]:
 
 @rule("GOV020", "placement/domain-and-folder", Severity.ERROR, "asset lives in its domain")
 def placement(context: GateContext) -> Iterator[Violation]:
+    registry = context.config.registry.domains
     for asset in _own_assets(context):
         location = context.graph.locations.get(asset.location)
         if asset.domain != asset.location:
@@ -88,18 +89,19 @@ def placement(context: GateContext) -> Iterator[Violation]:
                 f"tag it domain='{asset.location}' (build it with build_domain_definitions), "
                 "or move it to the location of its domain",
             )  # fmt: skip
-        elif (
-            location
-            and location.path
-            and asset.source_file
-            and not under(asset.source_file, location.path)
-        ):
+            continue
+        if not (location and location.path and asset.source_file):
+            continue
+        entry = registry.get(asset.location)
+        folders = entry.folders() if entry else [location.path]
+        if not any(under(asset.source_file, folder.strip("/")) for folder in folders):
             yield _violation(
-                    context, "GOV020", Severity.ERROR, asset,
-                    f"asset '{asset.key}' of location '{asset.location}' is declared in "
-                    f"{asset.source_file}, outside {location.path}/",
-                    f"move its declaration into {location.path}/",
-                )  # fmt: skip
+                context, "GOV020", Severity.ERROR, asset,
+                f"asset '{asset.key}' of domain '{asset.location}' is declared in "
+                f"{asset.source_file}, outside the domain's folders {folders}",
+                f"move its declaration into {location.path}/, or register the folder under "
+                f"domains.{asset.location}.extra_paths in governance/domains.yaml",
+            )  # fmt: skip
 
 
 @rule("GOV030", "contracts/column-schema", Severity.ERROR, "public products have a contract")

@@ -26,6 +26,15 @@ class DbtModel:
     contract_enforced: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # name -> data_type
     latest_version: str = ""
+    deprecation_date: str = ""
+
+    @property
+    def domain(self) -> str:
+        """The model's group, else the domain folder under models/ (models/<domain>/...)."""
+        if self.group:
+            return self.group
+        parts = Path(self.file).parts
+        return parts[2] if len(parts) > 3 and parts[1] == "models" else ""
 
 
 @dataclass
@@ -92,6 +101,7 @@ def load_dbt_project(root: Path) -> DbtProject | None:
                 contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
                 columns=columns,
                 latest_version=str(entry.get("latest_version") or (max(versions) if versions else "")),
+                deprecation_date=str(entry.get("deprecation_date") or ""),
             )  # fmt: skip
     return project
 
@@ -109,6 +119,17 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) has no owner",
                 "add owner: {name: ..., email: ...} matching the domain's owners in "
                 "governance/domains.yaml",
+                file, line,
+            )  # fmt: skip
+            continue
+        entry = context.config.registry.domains.get(name)
+        email = owner.get("email")
+        if entry is not None and email and email not in entry.owners:
+            yield Violation(
+                "GOV090", Severity.ERROR, f"dbt group {name}",
+                f"dbt group '{name}' ({file}) is owned by {email}, who is not an owner of "
+                f"domain '{name}' in governance/domains.yaml",
+                f"add {email} to domains.{name}.owners, or correct the group's owner",
                 file, line,
             )  # fmt: skip
 
