@@ -204,3 +204,41 @@ def test_the_real_repository_passes_the_gate(repo_root):
     result = run_gate(repo_root, load_mesh(repo_root), load_config(repo_root))
     assert result.violations == [], [v.message for v in result.violations]
     assert {"platform", "sales", "marketing", "finance"} <= set(load_mesh(repo_root).locations)
+
+
+DBT_MODELS = """\
+models:
+  - name: fct_orders
+    latest_version: {version}
+    config: {{access: public, group: sales, contract: {{enforced: true}}}}
+    columns:
+      - {{name: order_id, data_type: {order_id}}}
+      - {{name: note, data_type: {note}}}
+    versions: [{{v: 1}}, {{v: {version}}}]
+"""
+
+
+def test_breaking_changes_of_public_dbt_models(tmp_path):
+    from governance.basetree import materialized_ref
+    from governance.breaking import breaking_changes
+
+    m = _repo(tmp_path)
+    models = m.root / "dbt_project" / "models" / "sales"
+    models.mkdir(parents=True)
+    (m.root / "dbt_project" / "dbt_project.yml").write_text("name: mesh\nversion: '1.0'\n")
+    schema = models / "_sales.yml"
+    schema.write_text(DBT_MODELS.format(version=1, order_id="bigint", note="varchar"))
+    _git(m.root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    _git(m.root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "dbt")
+
+    def found() -> list[str]:
+        with materialized_ref(m.root, "HEAD") as base:
+            return [v.message for v in breaking_changes(base, m.root)]
+
+    schema.write_text(DBT_MODELS.format(version=1, order_id="int", note="text"))
+    assert found() == []  # same logical types, spelled differently
+    schema.write_text(DBT_MODELS.format(version=1, order_id="varchar", note="text"))
+    [message] = found()
+    assert "'sales/fct_orders'" in message and "order_id: bigint -> varchar" in message
+    schema.write_text(DBT_MODELS.format(version=2, order_id="varchar", note="text"))
+    assert found() == []  # a new dbt version is declared
