@@ -44,21 +44,10 @@ def _gate(root: Path, args: argparse.Namespace):
             extra = breaking_changes(tree, root, today)
             if args.new_only:
                 baseline = (baseline or set()) | _violations_at(tree, root, args)
-    result = run_gate(
-        root, graph, config, today=today, baseline=baseline, load_seconds=timings.loading
-    )
-    if extra:
-        from governance.engine import GateContext, apply_waivers, split_baseline
-
-        kept, waived = apply_waivers(GateContext(root, graph, config, today or date.today()), extra)
-        kept = [v for v in kept if v.rule == "GOV100"]  # waiver bookkeeping is done above
-        if baseline is not None:
-            kept, _ = split_baseline(kept, baseline)
-        result.violations = sorted(
-            [*result.violations, *kept], key=lambda v: (v.rule, v.target, v.message)
-        )
-        result.waived += waived
-    return result
+    return run_gate(
+        root, graph, config, today=today, baseline=baseline, load_seconds=timings.loading,
+        extra=extra,
+    )  # fmt: skip
 
 
 def _violations_at(tree: Path, head: Path, args: argparse.Namespace) -> set[str]:

@@ -193,10 +193,14 @@ def run_gate(
     today: date | None = None,
     baseline: set[str] | None = None,
     load_seconds: float = 0.0,
+    extra: Iterable[Violation] = (),
 ) -> GateResult:
+    """Every rule, plus `extra` violations found outside the graph (breaking changes against
+    a base ref), through the same waivers and baseline."""
     started = time.perf_counter()
     context = GateContext(root, graph, config, today or date.today())
-    kept, waived = apply_waivers(context, evaluate(context))
+    found = sorted([*evaluate(context), *extra], key=lambda v: (v.rule, v.target, v.message))
+    kept, waived = apply_waivers(context, found)
     baselined: list[Violation] = []
     if baseline is not None:
         kept, baselined = split_baseline(kept, baseline)
