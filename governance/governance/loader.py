@@ -160,12 +160,6 @@ def load_mesh(root: Path, timings: LoadTimings | None = None) -> MeshGraph:
     paths = {}
     with contextlib.suppress(Exception):  # GOV070 reports a broken dg.toml; loading goes on
         paths = {loc.name: loc.path for loc in read_locations(root)}
-    # Project folders first on sys.path, as each location's own environment would have them
-    # (in the real repo they are installed editable already; fixtures and base trees are not).
-    # Index 1, not 0: Dagster's load_python_module drops sys.path[0] (the script's folder).
-    for path in reversed(list(paths.values())):
-        if str(path) not in sys.path:
-            sys.path.insert(1, str(path))
     graph = MeshGraph(root=str(root))
     entries = read_workspace_entries(root)
     _forget_modules({entry.module.split(".")[0] for entry in entries})
@@ -177,6 +171,11 @@ def load_mesh(root: Path, timings: LoadTimings | None = None) -> MeshGraph:
             path=_relative(path, root) if path else "",
         )
         graph.locations[entry.location] = record
+        if entry.working_directory is None and path is not None:
+            # As `dagster dev` with a working_directory: the project folder goes on sys.path
+            # only while its module imports (fixtures and base trees are not installed; 50
+            # folders left on sys.path would slow every later import).
+            entry = WorkspaceEntry(entry.location, entry.module, str(path))
         try:
             repo = _load_repository(entry)
         except Exception as exc:

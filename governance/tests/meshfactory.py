@@ -124,7 +124,7 @@ def write_mesh(
         "platform": {"codeowners": ["@mesh/platform-team"], "paths": ["platform_core"]},
         "domains": {
             d: {
-                "owners": [f"team:{d}"],
+                "owners": [f"team:{d}", f"{d}-data@example.com"],
                 "contact": f"#data-{d}",
                 "path": f"domains/{d}",
                 "codeowners": [f"@mesh/{d}"],

@@ -253,13 +253,17 @@ def test_dbt_groups_need_owners_and_public_models_enforced_contracts(tmp_path):
     assert "fct_orders" in contract.message and contract.line == 4
     good = mesh(tmp_path / "good", {"sales": Loc()})
     _dbt(good.root, (
-        "groups:\n  - name: sales\n    owner: {name: Sales, email: sales@example.com}\n"
+        "groups:\n  - name: sales\n    owner: {name: Sales, email: sales-data@example.com}\n"
         "models:\n  - name: fct_orders\n"
         "    config: {access: public, group: sales, contract: {enforced: true}}\n"
         "    columns: [{name: id, data_type: integer}]\n"
         "  - name: stg_orders\n    config: {access: private, group: sales}\n"
     ))  # fmt: skip
     assert not {"GOV090", "GOV091"} & rule_ids(good.gate())
+    stranger = mesh(tmp_path / "stranger", {"sales": Loc()})
+    _dbt(stranger.root, "groups:\n  - name: sales\n    owner: {email: someone@example.com}\n")
+    found = only(stranger.gate(), "GOV090")
+    assert "someone@example.com" in found[0].message and "domains.sales.owners" in found[0].fix
 
 
 def test_severity_can_be_lowered_or_switched_off_in_policy(tmp_path):
