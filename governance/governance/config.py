@@ -55,7 +55,9 @@ class Thresholds(_Strict):
 
 class SecretsPolicy(_Strict):
     skip_dirs: list[str] = [".git", ".venv", ".mesh", "node_modules", "target", "dbt_packages"]
-    placeholders: list[str] = ["not-a-secret", "example", "dummy", "placeholder", "changeme-in"]
+    placeholders: list[str] = [
+        "not-a-secret", "example", "dummy", "placeholder", "changeme-in", "unused",
+    ]  # fmt: skip
 
 
 class Policy(_Strict):

@@ -208,6 +208,7 @@ SECRETS = {
     "literal password": "PASSWORD = " + '"' + "hunter2" + "hunter2" + '"\n',
     "connection string": 'url = "postgresql://app:' + "s3cr3t" + "pw@db.internal:5432/app" + '"\n',
     "aws key": "key = " + "AKIA" + "ABCDEFGHIJKLMNOP" + "\n",
+    "api token": "API_TOKEN = '" + "a1b2c3d4" + "e5f6g7h8'\n",
 }
 
 
@@ -226,6 +227,8 @@ def test_references_to_secrets_are_not_secrets(tmp_path):
         'SECRET = {"password": "SNOWFLAKE_PASSWORD"}\n'
         'url = f"postgresql://{user}:{password}@{host}/db"\n'
         "# postgresql://user:password@host/db\n"
+        'SNOWFLAKE_SECRET = "mesh-snowflake"\n'
+        '"global": {"postgresqlSecretName": "dagster-postgresql-secret"}\n'
     )
     assert "GOV080" not in rule_ids(
         mesh(tmp_path, {"sales": Loc(files={"settings.py": ok})}).gate()

@@ -19,9 +19,11 @@ MAX_BYTES = 1_000_000
 
 # name = "literal" where the name says it is a secret
 _ASSIGNED = re.compile(
-    r"""(?i)\b[\w.-]*(password|passwd|secret|token|api_?key|private_?key)[\w.-]*["']?\s*[:=]\s*"""
-    r"""["']([^"'\s]{6,})["']"""
+    r"""(?i)\b([\w.-]*(password|passwd|secret|token|api_?key|private_?key)[\w.-]*)["']?\s*"""
+    r"""[:=]\s*["']([^"'\s]{6,})["']"""
 )
+# A Kubernetes/cloud object's name ("mesh-snowflake"): what a *_SECRET setting usually holds.
+_OBJECT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 # scheme://user:password@host
 _URL = re.compile(r"""\b[a-z][a-z0-9+.-]*://[^\s:/@'"]+:([^\s@/'"]+)@[^\s'"]+""")
 _SHAPES = {
@@ -73,8 +75,12 @@ def _files(root: Path, skip_dirs: list[str]) -> list[Path]:
 def find_secrets(text: str, placeholders: list[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         for match in _ASSIGNED.finditer(line):
-            if not _is_reference(match.group(2), placeholders):
-                yield number, f"a literal {match.group(1).lower()}"
+            key, word, value = match.group(1), match.group(2).lower(), match.group(3)
+            if key.lower().endswith("name") or _is_reference(value, placeholders):
+                continue  # postgresqlSecretName: "...", password = "${DB_PASSWORD}"
+            if word != "password" and _OBJECT_NAME.match(value):
+                continue  # SNOWFLAKE_SECRET = "mesh-snowflake" names the secret object
+            yield number, f"a literal {word}"
         for match in _URL.finditer(line):
             if not _is_reference(match.group(1), placeholders):
                 yield number, "a connection string with a password"
