@@ -176,7 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_core.deploy.cli import add_deploy_commands
 
     add_deploy_commands(sub)  # deploy render, changes, clone, preview
+    _register_plugins(sub)
     return parser
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:
+    """Subcommands other platform packages contribute (e.g. the governance gate's `check`),
+    through the `meshctl.commands` entry point: one CLI, no import of them from here."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="meshctl.commands"):
+        entry.load()(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
