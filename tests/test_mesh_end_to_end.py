@@ -43,8 +43,12 @@ def test_every_asset_of_every_location_materialized_with_checks_passing(material
     summary, _ = materialized_mesh
     assert summary.success, summary.render()
     locations = {o.location for o in summary.outcomes}
-    assert locations == {"platform", "sales", "marketing", "finance"}
-    assert len(summary.outcomes) == 16  # 13 + the click-stream: click_events, sessions, touchpoints
+    assert locations == {"platform", "sales", "marketing", "finance", "tenant_sync"}
+    # 13 products + the click-stream (click_events, sessions, touchpoints) + tenant_sync's
+    # customers/products/orders (each run once per tenant).
+    assert len(summary.outcomes) == 19
+    rows = {o.key: o.rows for o in summary.outcomes}
+    assert rows["tenant_sync/orders"] == rows["platform/tenant_orders"] == 3 * 600
 
 
 def test_row_counts_follow_the_seed(materialized_mesh):
@@ -111,4 +115,6 @@ def test_each_domain_writes_its_own_schema_in_one_warehouse_file(materialized_me
     schemas = query(
         "select distinct table_schema from information_schema.tables where table_catalog = 'warehouse'"
     )["table_schema"]
-    assert set(schemas) == {"platform", "sales", "marketing", "finance"}
+    # Tenant data lands one schema per tenant (tenant_<id>) plus the sync's control schema.
+    tenants = {f"tenant_t00{i}" for i in (1, 2, 3)}
+    assert set(schemas) == {"platform", "sales", "marketing", "finance", "tenancy", *tenants}

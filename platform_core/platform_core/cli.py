@@ -38,7 +38,27 @@ def cmd_seed(args: argparse.Namespace) -> int:
     written = write_landing(env.landing_dir, _scale(args))
     state = "wrote" if written else "kept (already at this scale)"
     print(f"sample sources {state}: {env.landing_dir}  [{_scale(args)}]")
+    _tenant_databases(args)
     return 0
+
+
+# The local PostgreSQL of the tenant databases, when this process started it (stopped at exit).
+_STARTED_POSTGRES: list = []
+
+
+def _tenant_databases(args: argparse.Namespace) -> None:
+    """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
+    from platform_core.tenancy.local import start_local_tenant_databases
+
+    server, started = start_local_tenant_databases(current_environment(), _scale(args))
+    if started:
+        _STARTED_POSTGRES.append(server)
+    print(f"tenant databases: PostgreSQL on 127.0.0.1:{server.port} ({server.data_dir})")
+
+
+def _stop_started_postgres() -> None:
+    while _STARTED_POSTGRES:
+        _STARTED_POSTGRES.pop().stop()
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -170,7 +190,10 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    finally:
+        _stop_started_postgres()
 
 
 if __name__ == "__main__":

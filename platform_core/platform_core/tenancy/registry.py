@@ -321,3 +321,19 @@ def load_registry(default_file: Path, environ: Mapping[str, str] | None = None) 
     if url:
         return load_registry_table(url, environ)
     return load_registry_file(default_file, environ)
+
+
+REGISTRY_FILE_VAR = "MESH_TENANT_REGISTRY_FILE"
+REGISTRY_HOME = Path("domains") / "tenant_sync" / "mesh_tenant_sync" / "tenants.yaml"
+
+
+def registry_path(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """tenants.yaml in force: $MESH_TENANT_REGISTRY_FILE, else the tenant_sync location's file."""
+    environ = os.environ if environ is None else environ
+    if environ.get(REGISTRY_FILE_VAR):
+        return Path(environ[REGISTRY_FILE_VAR])
+    if root is None:
+        from platform_core.workspace import find_mesh_root
+
+        root = find_mesh_root(Path(__file__).parent)
+    return root / REGISTRY_HOME

@@ -13,10 +13,12 @@ the governed entry point (platform/tenant_*) reads: only validated tenants are v
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 import pyarrow as pa
 
@@ -95,10 +97,51 @@ def _row_text_duckdb(columns: Sequence[SourceColumn]) -> str:
     return f"concat_ws(chr(31), {', '.join(parts)})"
 
 
+def _is_duckdb(session: WarehouseSession) -> bool:
+    from platform_core.warehouse.duckdb import DuckDBSession
+
+    return isinstance(getattr(session, "inner", session), DuckDBSession)
+
+
+def _render(value: object, logical: str) -> str:
+    """One value as the source's SQL renders it (see source._row_text_pg)."""
+    if value is None:
+        return "\x1e"
+    if logical == "timestamp":
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")  # type: ignore[attr-defined]
+    if logical == "date":
+        return value.isoformat()  # type: ignore[attr-defined]
+    if logical == "decimal":
+        return format(Decimal(str(value)).quantize(Decimal(1).scaleb(-DECIMAL_CHECKSUM_SCALE)), "f")
+    if logical == "boolean":
+        return "t" if value else "f"
+    return str(value)
+
+
+def rows_fingerprint(rows: Iterable[Sequence[object]], logical: Sequence[str]) -> tuple[int, str]:
+    """(count, checksum) computed in Python, identical to the SQL fingerprints."""
+    count, total = 0, 0
+    for row in rows:
+        text = "\x1f".join(_render(v, t) for v, t in zip(row, logical, strict=True))
+        total += int(hashlib.md5(text.encode()).hexdigest()[:15], 16)
+        count += 1
+    return count, format(total, "x")
+
+
 def warehouse_fingerprint(
     session: WarehouseSession, schema: str, table: str, columns: Sequence[SourceColumn]
 ) -> tuple[int, str]:
-    """(row count, checksum) of the warehouse copy, rendered exactly as the source side is."""
+    """(row count, checksum) of the warehouse copy, rendered exactly as the source side is.
+
+    DuckDB computes it in SQL. Other warehouses (Snowflake) fetch the rows and hash them here:
+    correct everywhere, slower on big tables; pushing it into Snowflake SQL is a follow-up
+    (fakesnow, our test double, cannot run the hex/format functions it would need).
+    """
+    if not _is_duckdb(session):
+        rows = session.fetch(
+            f"select {', '.join(c.name for c in columns)} from {qualified(schema, table)}"
+        )
+        return rows_fingerprint(rows, [c.logical_type for c in columns])
     count, total = session.fetch(
         f"select count(*), coalesce(sum(('0x' || substr(md5({_row_text_duckdb(columns)}), 1, 15))"
         f"::bigint), 0) from {qualified(schema, table)}"
@@ -143,8 +186,18 @@ def mark_validated(session: WarehouseSession, tenant_id: str, validated: bool) -
     """Show or hide a tenant in the governed entry point (a failed check hides it)."""
     ensure_control_table(session)
     session.execute(
-        f"update {qualified(CONTROL_SCHEMA, CONTROL_TABLE)} set validated = {validated} "
+        f"update {qualified(CONTROL_SCHEMA, CONTROL_TABLE)} set validated = {str(validated).lower()} "
         f"where tenant_id = '{safe_identifier(tenant_id, 'tenant id')}'"
+    )
+
+
+def _record(session: WarehouseSession, tenant: TenantEntry, tables: Sequence[str], rows: int):
+    ensure_control_table(session)
+    control = qualified(CONTROL_SCHEMA, CONTROL_TABLE)
+    session.execute(f"delete from {control} where tenant_id = '{tenant.id}'")
+    session.execute(
+        f"insert into {control} values ('{tenant.id}', '{tenant.schema}', "
+        f"'{json.dumps(list(tables))}', {rows}, true, cast(current_timestamp as timestamp))"
     )
 
 
@@ -157,12 +210,6 @@ def sync_tenant(
     after_table: Callable[[str], None] | None = None,
 ) -> SyncReport:
     """Copy `tables` of the tenant's database into schema tenant_<id>, validated, atomically."""
-    if session.__class__.__name__ != "DuckDBSession":
-        # Snowflake needs staging tables + ALTER TABLE ... SWAP WITH (DDL commits there).
-        raise MeshError(
-            "Tenant sync writes to the DuckDB warehouse only so far. Fix: run it locally; the "
-            "Snowflake staging-and-swap path is listed as unfinished in the tenant_sync README."
-        )
     started = time.perf_counter()
     scoped = TenantScopedSession(session, tenant.id)
     report = SyncReport(tenant.id, tenant.schema)
@@ -179,35 +226,65 @@ def sync_tenant(
                 "Fix: restore them, or remove them from the synced tables of tenant_sync."
             )
         report.extra_source_tables = sorted(set(present) - set(tables))
-        scoped.execute("begin transaction")
-        try:
-            scoped.ensure_schema(tenant.schema)
-            for table in tables:
-                columns = source_columns(source, safe_identifier(table, "table"))
-                data: pa.Table = read_table(source, table, columns)
-                scoped.write_arrow(tenant.schema, table, data)
-                if after_table is not None:
-                    after_table(table)
-                rows, checksum = source_fingerprint(source, table, columns)
-                report.tables[table] = compare_table(
-                    scoped, tenant.schema, table, columns, rows, checksum
-                )
-            problems = {t: s.problems for t, s in report.tables.items() if s.problems}
-            if problems:
-                raise SyncValidationError(
-                    f"Tenant '{tenant.id}': the staged copy does not match the source, so the "
-                    f"previous copy was kept: {problems}. Fix: look for writes during the copy "
-                    "or type changes in the source, then re-run the partition."
-                )
-            ensure_control_table(scoped)
-            scoped.execute(
-                f"insert or replace into {qualified(CONTROL_SCHEMA, CONTROL_TABLE)} values ("
-                f"'{tenant.id}', '{tenant.schema}', '{json.dumps(list(tables))}', "
-                f"{report.rows}, true, now()::timestamp)"
-            )
-            scoped.execute("commit")
-        except BaseException:
-            scoped.execute("rollback")
-            raise
+        if _is_duckdb(session):
+            _load_in_transaction(scoped, source, tenant, tables, report, after_table)
+        else:
+            _load_staged_then_swap(scoped, source, tenant, tables, report, after_table)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _copy_and_compare(scoped, source, tenant, table, target_table, report, after_table) -> None:
+    columns = source_columns(source, safe_identifier(table, "table"))
+    data: pa.Table = read_table(source, table, columns)
+    scoped.write_arrow(tenant.schema, target_table, data)
+    if after_table is not None:
+        after_table(table)
+    rows, checksum = source_fingerprint(source, table, columns)
+    result = compare_table(scoped, tenant.schema, target_table, columns, rows, checksum)
+    report.tables[table] = replace(result, table=table)
+
+
+def _raise_on_problems(tenant: TenantEntry, report: SyncReport) -> None:
+    problems = {t: s.problems for t, s in report.tables.items() if s.problems}
+    if problems:
+        raise SyncValidationError(
+            f"Tenant '{tenant.id}': the staged copy does not match the source, so the previous "
+            f"copy was kept: {problems}. Fix: look for writes during the copy or type changes "
+            "in the source, then re-run the partition."
+        )
+
+
+def _load_in_transaction(scoped, source, tenant, tables, report, after_table) -> None:
+    """DuckDB: the transaction is the staging area; COMMIT is the swap."""
+    scoped.execute("begin transaction")
+    try:
+        scoped.ensure_schema(tenant.schema)
+        for table in tables:
+            _copy_and_compare(scoped, source, tenant, table, table, report, after_table)
+        _raise_on_problems(tenant, report)
+        _record(scoped, tenant, tables, report.rows)
+        scoped.execute("commit")
+    except BaseException:
+        scoped.execute("rollback")
+        raise
+
+
+def _load_staged_then_swap(scoped, source, tenant, tables, report, after_table) -> None:
+    """Snowflake (DDL commits at once): load <table>__staging, validate all, then swap each in
+    by zero-copy CLONE; the control row (what readers use) flips only after every swap."""
+    scoped.ensure_schema(tenant.schema)
+    staged = [f"{safe_identifier(t, 'table')}__staging" for t in tables]
+    try:
+        for table, staging in zip(tables, staged, strict=True):
+            _copy_and_compare(scoped, source, tenant, table, staging, report, after_table)
+        _raise_on_problems(tenant, report)
+        for table, staging in zip(tables, staged, strict=True):
+            scoped.execute(
+                f"create or replace table {qualified(tenant.schema, table)} "
+                f"clone {qualified(tenant.schema, staging)}"
+            )
+        _record(scoped, tenant, tables, report.rows)
+    finally:
+        for staging in staged:
+            scoped.execute(f"drop table if exists {qualified(tenant.schema, staging)}")
