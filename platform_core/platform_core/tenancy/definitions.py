@@ -300,9 +300,7 @@ def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | No
     )
 
 
-def build_failure_sensor(
-    registry_file: Path, job: Any, warehouse: Warehouse
-):
+def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
     @dg.run_failure_sensor(
         name="tenant_sync_failure_alerts",
         monitored_jobs=[job],
@@ -340,6 +338,67 @@ def build_tenant_sync_definitions(
             build_cron_sensor(registry_file, job),
             build_failure_sensor(registry_file, job, warehouse),
         ],
+        resources=resources,
+        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+    )
+
+
+def build_dedicated_tenant_definitions(
+    tenant_id: str,
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    custom_assets: Sequence[Any] = (),
+) -> dg.Definitions:
+    """A code location for ONE tenant that needs custom logic (the seed's "location per tenant").
+
+    Same sync, checks and alerts as the shared location, unpartitioned, keyed
+    `tenant_<id>/<table>`, on the tenant's own cron and time zone; `custom_assets` add the
+    tenant's own logic downstream. The registry entry must say `isolation: dedicated_location`
+    (the shared location then leaves the tenant out).
+    """
+    env = current_environment()
+    registry = load_registry(registry_file)
+    tenant = registry.get(tenant_id)
+    prefix = tenant.schema
+    resources = warehouse_resources(env, prefix)
+
+    @dg.multi_asset(
+        name=f"sync_{prefix}",
+        specs=[
+            dg.AssetSpec(
+                sync_asset_key(table, prefix),
+                owners=list(tenant.owners),
+                group_name=prefix,
+                kinds={"postgres", env.warehouse_kind},
+                tags={"domain": "platform", "code_location": prefix, "tenant": tenant.id},
+                description=f"Tenant {tenant.id}'s `{table}` table in schema {tenant.schema}.",
+            )
+            for table in tables
+        ],
+        can_subset=False,
+    )
+    def sync_dedicated(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        current = load_registry(registry_file).get(tenant_id)
+        yield from _materialize(context, warehouse, current, tables, prefix)
+
+    job = dg.define_asset_job(
+        f"{prefix}_sync_job",
+        selection=dg.AssetSelection.assets(sync_dedicated),
+        run_tags=run_tags(tenant),
+    )
+    schedule = dg.ScheduleDefinition(
+        name=f"{prefix}_sync_schedule",
+        job=job,
+        cron_schedule=tenant.cron,
+        execution_timezone=tenant.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return dg.Definitions(
+        assets=[sync_dedicated, *custom_assets],
+        asset_checks=build_sync_checks(tables, prefix, None, fixed_tenant=tenant.id),
+        jobs=[job],
+        schedules=[schedule],
+        sensors=[build_failure_sensor(registry_file, job, resources["warehouse"])],
         resources=resources,
         executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
     )

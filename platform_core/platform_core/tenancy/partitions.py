@@ -26,3 +26,27 @@ def reconcile_tenant_partitions(
     for key in delete:
         instance.delete_dynamic_partition(name, key)
     return add, delete
+
+
+def failed_tenant_partitions(instance: dg.DagsterInstance, job_name: str) -> list[str]:
+    """Tenants whose latest run of `job_name` failed: what a recovery backfill must re-run."""
+    latest: dict[str, dg.DagsterRunStatus] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=job_name)):  # newest first
+        partition = run.tags.get("dagster/partition")
+        if partition and partition not in latest:
+            latest[partition] = run.status
+    return sorted(p for p, status in latest.items() if status == dg.DagsterRunStatus.FAILURE)
+
+
+def backfill_failed_tenants(instance: dg.DagsterInstance, job: dg.JobDefinition) -> dict[str, bool]:
+    """Re-run every failed tenant partition of `job` in this process; {tenant: succeeded}."""
+    results = {}
+    for tenant_id in failed_tenant_partitions(instance, job.name):
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=tenant_id,
+            raise_on_error=False,
+            tags={"mesh/backfill": "failed_tenants"},
+        )
+        results[tenant_id] = result.success
+    return results
