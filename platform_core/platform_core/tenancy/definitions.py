@@ -317,10 +317,15 @@ def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
 
 
 def build_tenant_sync_definitions(
-    registry_file: Path, tables: Sequence[str] = SYNCED_TABLES
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
+    """`warehouse` overrides the environment's (tests give each their own file)."""
     env = current_environment()
     resources = warehouse_resources(env, LOCATION)
+    if warehouse is not None:
+        resources = {**resources, "warehouse": warehouse}
     assets = build_sync_assets(registry_file, tables)
     job = dg.define_asset_job(
         "tenant_sync_job",
@@ -348,6 +353,7 @@ def build_dedicated_tenant_definitions(
     registry_file: Path,
     tables: Sequence[str] = SYNCED_TABLES,
     custom_assets: Sequence[Any] = (),
+    warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
     """A code location for ONE tenant that needs custom logic (the seed's "location per tenant").
 
@@ -361,6 +367,8 @@ def build_dedicated_tenant_definitions(
     tenant = registry.get(tenant_id)
     prefix = tenant.schema
     resources = warehouse_resources(env, prefix)
+    if warehouse is not None:
+        resources = {**resources, "warehouse": warehouse}
 
     @dg.multi_asset(
         name=f"sync_{prefix}",
