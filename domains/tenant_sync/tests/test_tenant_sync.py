@@ -289,14 +289,13 @@ def test_one_tenant_down_fails_only_its_partition_then_a_backfill_recovers_it(
 def test_a_tenant_cannot_reach_another_tenants_data(registry_file, warehouse, sources):
     # Source side: tenant acme's credentials cannot open globex's database.
     acme_url = sources["acme"]["url"]
-    with pytest.raises(SourceUnavailable, match="permission denied for database"):
-        with warehouse.session() as session:
-            sync_tenant(
-                registry_entry(registry_file, "acme"),
-                acme_url.rsplit("/", 1)[0] + "/tenant_globex",
-                session,
-                SYNCED_TABLES,
-            )
+    other_database = acme_url.rsplit("/", 1)[0] + "/tenant_globex"
+    acme = registry_entry(registry_file, "acme")
+    with (
+        pytest.raises(SourceUnavailable, match="permission denied for database"),
+        warehouse.session() as session,
+    ):
+        sync_tenant(acme, other_database, session, SYNCED_TABLES)
     # Warehouse side: acme's run is refused any SQL naming another tenant's schema.
     with warehouse.session() as session:
         sync_tenant(
