@@ -29,13 +29,14 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
         "MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "analytics",
         "MESH_HOME": str(tmp_path / "mesh"), "DAGSTER_HOME": str(tmp_path),
     }  # fmt: skip
-    keys = ["platform/tenants", "platform/tenant_orders", "platform/tenant_products",
+    keys = ["tenant_sync/customers", "tenant_sync/products", "tenant_sync/orders",
+            "platform/tenants", "platform/tenant_orders", "platform/tenant_products",
             "platform/tenant_customers", "sales/orders", "sales/customers", "sales/daily_revenue"]  # fmt: skip
     result = run_meshctl(
         ["materialize", "--tenants", "2", "--orders-per-tenant", "300", "--select", *keys],
         env, repo_root,
     )  # fmt: skip
-    assert "7/7 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
+    assert "10/10 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
 
     landing = tmp_path / "mesh" / "landing" / "tenant_app"
     orders = pq.read_table(landing / "orders.parquet").to_pandas()
@@ -59,6 +60,16 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
             "select count(*) from information_schema.tables where table_name like '%__LOADING'"
         ).fetchone()[0]
         assert leftovers == 0
+        # Tenant sync on Snowflake: staged, validated, swapped in by clone; no staging left.
+        synced = cur.execute(
+            "select tenant_id, row_count from tenancy.synced order by 1"
+        ).fetchall()
+        assert [t for t, _ in synced] == ["t001", "t002"]
+        assert cur.execute("select count(*) from tenant_t001.orders").fetchone()[0] == 300
+        staging = cur.execute(
+            "select count(*) from information_schema.tables where table_name like '%__STAGING'"
+        ).fetchone()[0]
+        assert staging == 0
 
 
 def test_branch_deployment_cannot_open_a_session_on_production(

@@ -9,6 +9,7 @@ library speaks TCP) with trust authentication: a local, throwaway server, never 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import stat
@@ -87,7 +88,8 @@ def server_folder(preferred: Path) -> Path:
     """`preferred` if the server's user can reach it, else a private folder under /tmp."""
     if os.geteuid() != 0 or _traversable_by_others(preferred.parent):
         return preferred
-    return Path(tempfile.gettempdir()) / f"mesh-postgres-{abs(hash(str(preferred))) % 10**8}"
+    digest = hashlib.sha1(str(preferred).encode()).hexdigest()[:10]  # stable across processes
+    return Path(tempfile.gettempdir()) / f"mesh-postgres-{digest}" / preferred.name
 
 
 def start_postgres(data_dir: Path, port: int | None = None) -> LocalPostgres:
