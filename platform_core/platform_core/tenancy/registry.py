@@ -84,7 +84,6 @@ class TenantEntry(_Strict):
     sla: TenantSla = TenantSla()
     monthly_budget_usd: float = Field(default=100.0, ge=0)
     isolation: IsolationMode = IsolationMode.SCHEMA
-    max_concurrent_runs: int = Field(default=1, ge=1, le=10)
 
     @field_validator("id")
     @classmethod
@@ -275,19 +274,18 @@ create table if not exists tenant_registry (
     max_runtime text not null default '30m',
     freshness text not null default '26h',
     monthly_budget_usd double precision not null default 100,
-    isolation text not null default 'schema',
-    max_concurrent_runs integer not null default 1
+    isolation text not null default 'schema'
 )
 """
 _REGISTRY_SELECT = (
     "select tenant_id, name, source_env, cron, timezone, is_active, owners, max_runtime, "
-    "freshness, monthly_budget_usd, isolation, max_concurrent_runs from tenant_registry "
+    "freshness, monthly_budget_usd, isolation from tenant_registry "
     "order by tenant_id"
 )
 
 
 def _row_to_entry(row: Sequence[Any]) -> dict[str, Any]:
-    (tid, name, source_env, cron, tz, active, owners, max_rt, fresh, budget, iso, conc) = row
+    (tid, name, source_env, cron, tz, active, owners, max_rt, fresh, budget, iso) = row
     return {
         "id": tid,
         "name": name,
@@ -299,7 +297,6 @@ def _row_to_entry(row: Sequence[Any]) -> dict[str, Any]:
         "sla": {"max_runtime": max_rt, "freshness": fresh},
         "monthly_budget_usd": budget,
         "isolation": iso,
-        "max_concurrent_runs": conc,
     }
 
 
