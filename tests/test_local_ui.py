@@ -54,7 +54,7 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
 
         statuses = wait_for(loaded, 240, "the webserver to load every location")
         assert statuses == dict.fromkeys(
-            ("platform", "sales", "marketing", "finance"), "RepositoryLocation"
+            ("platform", "sales", "marketing", "finance", "tenant_sync"), "RepositoryLocation"
         )
 
         nodes = graphql(port, GRAPH)["assetNodes"]
@@ -66,7 +66,7 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
             if where[tuple(d["path"])] != where[tuple(n["assetKey"]["path"])]
         }
         assert {("platform", "sales"), ("sales", "marketing"), ("sales", "finance"),
-                ("marketing", "finance")} <= edges  # fmt: skip
+                ("marketing", "finance"), ("tenant_sync", "platform")} <= edges  # fmt: skip
         # meshctl dev materialized the mesh before starting, so the UI opens on data.
         assert (tmp_path / "mesh" / "warehouse.duckdb").is_file()
 
