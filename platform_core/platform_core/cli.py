@@ -140,7 +140,7 @@ def cmd_tenants(args: argparse.Namespace) -> int:
 
     root = find_mesh_root()
     if args.action == "check":
-        registry = load_registry(registry_path(root))
+        registry = load_registry(registry_path(root=root))
         for tenant in registry.tenants:
             state = "enabled" if tenant.enabled else "disabled"
             print(

@@ -8,6 +8,7 @@ per-tenant locations generated from the template (see `platform_core.tenancy.loc
 - sensors: registry -> partitions, per-tenant cron, failure alerts to the tenant's owners.
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -234,7 +235,7 @@ def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.Senso
             registry, context.instance.get_dynamic_partitions(TENANTS.name)
         )
         problems = sorted(str(p) for p in registry.problems)
-        fingerprint = str(hash(tuple(problems)))
+        fingerprint = hashlib.sha1("\n".join(problems).encode()).hexdigest()
         if problems and context.cursor != fingerprint:  # alert once per distinct set
             _alert_registry_problems(context, registry, warehouse)
         requests = []

@@ -19,7 +19,7 @@ def reconcile_tenant_partitions(
     """Add/delete partitions so they match the registry's tenants; returns (added, deleted)."""
     if name != TENANT_PARTITIONS:
         return [], []
-    registry = load_registry(registry_path(root))
+    registry = load_registry(registry_path(root=root))
     add, delete = partition_changes(registry, instance.get_dynamic_partitions(name))
     if add:
         instance.add_dynamic_partitions(name, add)

@@ -19,6 +19,7 @@ would leak data.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -114,8 +115,6 @@ class TenantEntry(_Strict):
     @field_validator("owners")
     @classmethod
     def _owners(cls, value: list[str]) -> list[str]:
-        import re
-
         bad = [o for o in value if not re.match(_OWNER, o)]
         if bad:
             raise ValueError(f"owners {bad} must be 'team:<name>' or an e-mail address")
@@ -324,13 +323,21 @@ REGISTRY_FILE_VAR = "MESH_TENANT_REGISTRY_FILE"
 REGISTRY_HOME = Path("domains") / "tenant_sync" / "mesh_tenant_sync" / "tenants.yaml"
 
 
-def registry_path(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """tenants.yaml in force: $MESH_TENANT_REGISTRY_FILE, else the tenant_sync location's file."""
+def registry_path(
+    default: Path | None = None,
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """tenants.yaml in force: $MESH_TENANT_REGISTRY_FILE, else `default` (the tenant_sync
+    location passes its own file, which ships in its image), else the file in the repository
+    found from `root` or the working directory."""
     environ = os.environ if environ is None else environ
     if environ.get(REGISTRY_FILE_VAR):
         return Path(environ[REGISTRY_FILE_VAR])
+    if default is not None:
+        return default
     if root is None:
         from platform_core.workspace import find_mesh_root
 
-        root = find_mesh_root(Path(__file__).parent)
+        root = find_mesh_root()
     return root / REGISTRY_HOME
