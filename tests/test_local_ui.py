@@ -75,4 +75,6 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
         with pytest.raises(OSError):
             graphql(port, LOCATIONS)
     log = (tmp_path / "dev.log").read_text()
-    assert "16/16 assets" in log and "Dagster services shut down" in log
+    assert (
+        "19/19 assets" in log
+    )  # 13 products + 3 click-stream + 3 tenant_sync and "Dagster services shut down" in log
