@@ -219,3 +219,11 @@ def test_the_postgres_registry_table_is_validated_the_same_way(tenant_postgres, 
     assert [t.id for t in loaded.tenants] == ["acme", "globex"]
     (problem,) = loaded.problems
     assert problem.source == "postgres table tenant_registry" and problem.tenant == "Bad"
+
+
+def test_seeding_points_exactly_the_seeded_sample_tenants_at_their_databases():
+    from platform_core.tenancy.seed import point_sample_sources
+
+    environ = {"TENANT_T003_DB_URL": "postgresql://old/t003", "ACME_DB_URL": "kept"}
+    point_sample_sources({"t001": "postgresql://new/t001"}, environ)
+    assert environ == {"TENANT_T001_DB_URL": "postgresql://new/t001", "ACME_DB_URL": "kept"}

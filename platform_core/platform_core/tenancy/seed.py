@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict
 
@@ -30,6 +31,7 @@ TENANT_TABLES_DDL = {
     "ordered_at timestamp not null",
 }
 SYNCED_TABLES = tuple(TENANT_TABLES_DDL)
+_SAMPLE_SOURCE_VAR = re.compile(r"TENANT_T[0-9]{3}_DB_URL")
 
 
 def source_env_var(tenant_id: str) -> str:
@@ -101,6 +103,18 @@ def seed_tenant_databases(
         for tenant_id, tables in tenant_slices(scale).items():
             load_tenant_tables(create_tenant_database(server, tenant_id), tables)
         marker.write_text(json.dumps(asdict(scale)))
+    point_sample_sources(urls, environ)
+    return urls
+
+
+def point_sample_sources(urls: Mapping[str, str], environ: MutableMapping[str, str]) -> None:
+    """Set TENANT_<ID>_DB_URL for exactly the seeded sample tenants.
+
+    A variable left over from another scale (an inherited environment) would otherwise make the
+    registry sync a database of another sample.
+    """
+    wanted = {source_env_var(t) for t in urls}
+    for stale in [k for k in environ if _SAMPLE_SOURCE_VAR.fullmatch(k) and k not in wanted]:
+        del environ[stale]
     for tenant_id, url in urls.items():
         environ[source_env_var(tenant_id)] = url
-    return urls
