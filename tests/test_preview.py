@@ -75,7 +75,13 @@ def test_platform_core_or_the_lock_changes_everything_and_docs_nothing(mesh_copy
     assert detect_changes(mesh_copy, "main").locations == set()
     edit(mesh_copy / "platform_core/platform_core/errors.py", "Errors users see.", "Errors.")
     changes = detect_changes(mesh_copy, "main")
-    assert changes.everything and changes.locations == {"platform", "sales", "marketing", "finance"}
+    assert changes.everything and changes.locations == {
+        "platform",
+        "sales",
+        "marketing",
+        "finance",
+        "tenant_sync",
+    }
 
 
 def test_an_unknown_base_ref_is_a_clear_error(mesh_copy):
