@@ -101,7 +101,7 @@ def build_sync_assets(
                 owners=OWNERS,
                 group_name=LOCATION,
                 kinds={"postgres", current_environment().warehouse_kind},
-                tags={"domain": "platform", "code_location": LOCATION, "visibility": "internal"},
+                tags={"domain": LOCATION, "code_location": LOCATION, "visibility": "internal"},
                 description=f"The tenants' `{table}` table, one schema per tenant "
                 "(tenant_<id>), refreshed atomically. Downstream reads platform/tenant_"
                 f"{table}, never these schemas.",
@@ -379,7 +379,7 @@ def build_dedicated_tenant_definitions(
                 owners=list(tenant.owners),
                 group_name=prefix,
                 kinds={"postgres", env.warehouse_kind},
-                tags={"domain": "platform", "code_location": prefix, "tenant": tenant.id},
+                tags={"domain": prefix, "code_location": prefix, "tenant": tenant.id},
                 description=f"Tenant {tenant.id}'s `{table}` table in schema {tenant.schema}.",
             )
             for table in tables
