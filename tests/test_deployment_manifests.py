@@ -54,7 +54,9 @@ def test_dagster_cloud_yaml_validates_and_names_exactly_the_workspace_locations(
     for loc in config.locations:
         assert loc.code_source is not None
         assert loc.code_source.module_name == modules[loc.location_name]
-        assert loc.build is not None and loc.build.registry.endswith(f"/{loc.location_name}")
+        assert loc.build is not None and loc.build.registry.endswith(
+            "/" + loc.location_name.replace("_", "-")  # image names use hyphens
+        )
     registries = [loc.build.registry for loc in config.locations if loc.build]
     assert len(set(registries)) == len(registries), "one image repository per location"
 
@@ -157,6 +159,8 @@ def test_image_context_holds_platform_core_and_one_location_only(repo_root, tmp_
     assert packages == {"mesh_marketing"}
     # Every other domain contributes only its declarations (the catalog reads them).
     for loc in read_locations(repo_root):
+        if not loc.products_file.is_file():  # tenant_sync declares no products
+            continue
         rel = loc.products_file.relative_to(repo_root)
         assert (app / rel).is_file() == loc.products_file.is_file()
     # The one dbt project every location slices, without build output from this machine.

@@ -55,7 +55,7 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
         # meshctl dev first materializes the mesh, dbt builds included, then starts Dagster.
         statuses = wait_for(loaded, 480, "the webserver to load every location")
         assert statuses == dict.fromkeys(
-            ("platform", "sales", "marketing", "finance"), "RepositoryLocation"
+            ("platform", "sales", "marketing", "finance", "tenant_sync"), "RepositoryLocation"
         )
 
         nodes = graphql(port, GRAPH)["assetNodes"]
@@ -67,7 +67,7 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
             if where[tuple(d["path"])] != where[tuple(n["assetKey"]["path"])]
         }
         assert {("platform", "sales"), ("sales", "marketing"), ("sales", "finance"),
-                ("marketing", "finance")} <= edges  # fmt: skip
+                ("marketing", "finance"), ("tenant_sync", "platform")} <= edges  # fmt: skip
         # meshctl dev materialized the mesh before starting, so the UI opens on data.
         assert (tmp_path / "mesh" / "warehouse.duckdb").is_file()
 
@@ -77,5 +77,5 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
             graphql(port, LOCATIONS)
     log = (tmp_path / "dev.log").read_text()
     assert (
-        "29/29 assets" in log
-    )  # 11 Python products + 18 dbt models and "Dagster services shut down" in log
+        "32/32 assets" in log
+    )  # 14 Python products (incl. 3 tenant_sync) + 18 dbt models; and "Dagster services shut down" in log

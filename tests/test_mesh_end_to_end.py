@@ -43,11 +43,13 @@ def test_every_asset_of_every_location_materialized_with_checks_passing(material
     summary, _ = materialized_mesh
     assert summary.success, summary.render()
     locations = {o.location for o in summary.outcomes}
-    assert locations == {"platform", "sales", "marketing", "finance"}
-    # 11 Python products (platform 4, marketing 3 + the click-stream's 3, finance 1) and 18
-    # dbt models (sales 8, marketing 6, finance 4: staging, intermediate and marts, and the
-    # deprecated orders v1).
-    assert len(summary.outcomes) == 29
+    assert locations == {"platform", "sales", "marketing", "finance", "tenant_sync"}
+    # 11 Python products (platform 4, marketing 3 + the click-stream's 3, finance 1), tenant
+    # sync's customers/products/orders (each run once per tenant) and 18 dbt models (sales 8,
+    # marketing 6, finance 4: staging, intermediate and marts, and the deprecated orders v1).
+    assert len(summary.outcomes) == 32
+    rows = {o.key: o.rows for o in summary.outcomes}
+    assert rows["tenant_sync/orders"] == rows["platform/tenant_orders"] == 3 * 600
 
 
 def test_row_counts_follow_the_seed(materialized_mesh):
@@ -114,4 +116,6 @@ def test_each_domain_writes_its_own_schema_in_one_warehouse_file(materialized_me
     schemas = query(
         "select distinct table_schema from information_schema.tables where table_catalog = 'warehouse'"
     )["table_schema"]
-    assert set(schemas) == {"platform", "sales", "marketing", "finance"}
+    # Tenant data lands one schema per tenant (tenant_<id>) plus the sync's control schema.
+    tenants = {f"tenant_t00{i}" for i in (1, 2, 3)}
+    assert set(schemas) == {"platform", "sales", "marketing", "finance", "tenancy", *tenants}

@@ -21,7 +21,8 @@ def connect(server: dict[str, str], database: str):
     )  # fmt: skip
 
 
-PYTHON_PRODUCTS = ["platform/tenants", "platform/tenant_orders", "platform/tenant_products",
+PYTHON_PRODUCTS = ["tenant_sync/customers", "tenant_sync/products", "tenant_sync/orders",
+                   "platform/tenants", "platform/tenant_orders", "platform/tenant_products",
                    "platform/tenant_customers", "marketing/campaigns", "marketing/ad_spend",
                    "marketing/clicks"]  # fmt: skip
 SALES_DBT_MODELS = ["sales/stg_sales__orders", "sales/stg_sales__products",
@@ -31,7 +32,7 @@ SALES_DBT_MODELS = ["sales/stg_sales__orders", "sales/stg_sales__products",
 
 @pytest.fixture(scope="module")
 def snowflake_mesh(fakesnow_server, repo_root, tmp_path_factory):
-    """Python products and the sales dbt slice materialized by `meshctl` in prod mode."""
+    """Tenant sync, the Python products and the sales dbt slice, by `meshctl` in prod mode."""
     tmp_path = tmp_path_factory.mktemp("snowflake_mesh")
     env = {
         **os.environ, **fakesnow_server,
@@ -53,7 +54,7 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
     snowflake_mesh, fakesnow_server
 ):
     _, result, tmp_path = snowflake_mesh
-    assert "14/14 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
+    assert "17/17 assets" in result.stdout and "failed check" not in result.stdout, result.stdout
 
     landing = tmp_path / "mesh" / "landing" / "tenant_app"
     orders = pq.read_table(landing / "orders.parquet").to_pandas()
@@ -77,6 +78,16 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
             "select count(*) from information_schema.tables where table_name like '%__LOADING'"
         ).fetchone()[0]
         assert leftovers == 0
+        # Tenant sync on Snowflake: staged, validated, swapped in by clone; no staging left.
+        synced = cur.execute(
+            "select tenant_id, row_count from tenancy.synced order by 1"
+        ).fetchall()
+        assert [t for t, _ in synced] == ["t001", "t002"]
+        assert cur.execute("select count(*) from tenant_t001.orders").fetchone()[0] == 300
+        staging = cur.execute(
+            "select count(*) from information_schema.tables where table_name like '%__STAGING'"
+        ).fetchone()[0]
+        assert staging == 0
 
 
 @pytest.mark.slow

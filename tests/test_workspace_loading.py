@@ -30,6 +30,7 @@ def test_every_location_loads_without_errors(workspace):
         "sales",
         "marketing",
         "finance",
+        "tenant_sync",
     }
 
 
@@ -53,7 +54,8 @@ def test_cross_location_dependencies_resolve_to_exactly_one_producer(workspace):
             if producers[parent] != producers[key]:
                 cross_location_edges.add((producers[parent][0], producers[key][0]))
     assert {("sales", "marketing"), ("sales", "finance"), ("marketing", "finance"),
-            ("platform", "sales"), ("platform", "finance")} <= cross_location_edges  # fmt: skip
+            ("platform", "sales"), ("platform", "finance"),
+            ("tenant_sync", "platform")} <= cross_location_edges  # fmt: skip
 
 
 def test_workspace_yaml_and_dg_toml_name_the_same_locations(repo_root):

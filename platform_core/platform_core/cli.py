@@ -38,7 +38,27 @@ def cmd_seed(args: argparse.Namespace) -> int:
     written = write_landing(env.landing_dir, _scale(args))
     state = "wrote" if written else "kept (already at this scale)"
     print(f"sample sources {state}: {env.landing_dir}  [{_scale(args)}]")
+    _tenant_databases(args)
     return 0
+
+
+# The local PostgreSQL of the tenant databases, when this process started it (stopped at exit).
+_STARTED_POSTGRES: list = []
+
+
+def _tenant_databases(args: argparse.Namespace) -> None:
+    """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
+    from platform_core.tenancy.local import start_local_tenant_databases
+
+    server, started = start_local_tenant_databases(current_environment(), _scale(args))
+    if started:
+        _STARTED_POSTGRES.append(server)
+    print(f"tenant databases: PostgreSQL on 127.0.0.1:{server.port} ({server.data_dir})")
+
+
+def _stop_started_postgres() -> None:
+    while _STARTED_POSTGRES:
+        _STARTED_POSTGRES.pop().stop()
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -130,6 +150,50 @@ def cmd_dbt_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tenants(args: argparse.Namespace) -> int:
+    """Tenant registry and tenant sync chores: check, new-location, backfill-failed."""
+    from platform_core.tenancy.registry import load_registry, registry_path
+
+    root = find_mesh_root()
+    if args.action == "check":
+        registry = load_registry(registry_path(root=root))
+        for tenant in registry.tenants:
+            state = "enabled" if tenant.enabled else "disabled"
+            print(
+                f"{tenant.id:<12} {state:<9} {tenant.cron:<14} {tenant.timezone:<18} {tenant.name}"
+            )
+        for problem in registry.problems:
+            print(f"SKIPPED {problem}")
+        return 1 if registry.problems else 0
+    if args.action == "new-location":
+        from platform_core.tenancy.location_template import generate_tenant_location
+
+        project = generate_tenant_location(root, args.tenant)
+        print(
+            f"generated {project}; registered in workspace.yaml and dg.toml.\n"
+            f"Next: set `isolation: dedicated_location` for {args.tenant} in the registry, add "
+            f'"mesh-tenant-{args.tenant}" to the root pyproject (dependencies and '
+            "[tool.uv.sources]), then `uv lock && uv sync`."
+        )
+        return 0
+    # backfill-failed: re-run, in this process, every tenant whose latest sync failed.
+    import dagster as dg
+
+    from platform_core.tenancy.partitions import backfill_failed_tenants
+    from platform_core.workspace import read_locations
+
+    _tenant_databases(args)
+    _dagster_home(root)
+    location = next(loc for loc in read_locations(root) if loc.name == "tenant_sync")
+    job = location.load_definitions().resolve_job_def("tenant_sync_job")
+    with dg.DagsterInstance.get() as instance:
+        results = backfill_failed_tenants(instance, job)
+    for tenant_id, ok in results.items():
+        print(f"{tenant_id:<12} {'synced' if ok else 'FAILED again'}")
+    print(f"{len(results)} failed tenant partition(s) re-run")
+    return 0 if all(results.values()) else 1
+
+
 def _add_scale(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants", type=int, default=DEFAULT_SCALE.tenants)
     parser.add_argument("--orders-per-tenant", type=int, default=DEFAULT_SCALE.orders_per_tenant)
@@ -176,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_core.deploy.cli import add_deploy_commands
 
     add_deploy_commands(sub)  # deploy render, changes, clone, preview
+
+    tenants = sub.add_parser("tenants", help="tenant registry and tenant sync chores")
+    tenants.add_argument("action", choices=["check", "new-location", "backfill-failed"])
+    tenants.add_argument("tenant", nargs="?", help="tenant id (new-location)")
+    _add_scale(tenants)
+    tenants.set_defaults(func=cmd_tenants)
     _register_plugins(sub)
     return parser
 
@@ -191,7 +261,10 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    finally:
+        _stop_started_postgres()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -151,6 +152,33 @@ class MeshRunSummary:
         return "\n".join(lines)
 
 
+def _partition_keys(
+    root: Path, defs: dg.Definitions, keys: list[dg.AssetKey], instance: dg.DagsterInstance
+) -> list[str | None]:
+    """[None] for unpartitioned assets; else every partition (tenants: from the registry)."""
+    graph = defs.resolve_asset_graph()
+    partitions_def = next(
+        (graph.get(k).partitions_def for k in keys if graph.get(k).partitions_def), None
+    )
+    if partitions_def is None:
+        return [None]
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition) and partitions_def.name:
+        from platform_core.tenancy.partitions import reconcile_tenant_partitions
+
+        reconcile_tenant_partitions(instance, partitions_def.name, root)
+    return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def _merge_rows(materialized: dict[dg.AssetKey, Any], key: dg.AssetKey, metadata: Any) -> None:
+    """Keep the metadata of an asset's materialization; partitions add up their row counts."""
+    if key not in materialized:
+        materialized[key] = dict(metadata)
+        return
+    previous, current = materialized[key].get(ROW_COUNT), metadata.get(ROW_COUNT)
+    if previous is not None and current is not None:
+        materialized[key][ROW_COUNT] = dg.IntMetadataValue(int(previous.value) + int(current.value))
+
+
 def materialize_mesh(
     root: Path,
     instance: dg.DagsterInstance,
@@ -183,24 +211,35 @@ def materialize_mesh(
         if not runnable:
             continue
         job = graph.definitions[location].resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=runnable,
-            raise_on_error=False,
-            run_config=QUIET_CONSOLE,
-            tags={"mesh/runner": "materialize_mesh"},
-        )
-        runs += 1
-        materialized = {}
-        for event in result.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
-            materialized[mat.asset_key] = mat.metadata
+        materialized: dict[dg.AssetKey, Any] = {}
         failed_checks: dict[dg.AssetKey, list[str]] = {}
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                failed_checks.setdefault(evaluation.asset_key, []).append(
-                    f"{evaluation.check_name}: {evaluation.description or ''}".strip()
-                )
+        # A partitioned batch (tenant sync) runs once per partition; a failed partition fails
+        # the asset for the summary, the other partitions still run.
+        partition_keys = _partition_keys(root, graph.definitions[location], runnable, instance)
+        partial: set[dg.AssetKey] = set()
+        for partition_key in partition_keys:
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=runnable,
+                raise_on_error=False,
+                run_config=QUIET_CONSOLE,
+                tags={"mesh/runner": "materialize_mesh"},
+                partition_key=partition_key,
+            )
+            runs += 1
+            done = set()
+            for event in result.get_asset_materialization_events():
+                mat = event.step_materialization_data.materialization
+                done.add(mat.asset_key)
+                _merge_rows(materialized, mat.asset_key, mat.metadata)
+            partial |= set(runnable) - done
+            for evaluation in result.get_asset_check_evaluations():
+                if not evaluation.passed:
+                    failed_checks.setdefault(evaluation.asset_key, []).append(
+                        f"{evaluation.check_name}: {evaluation.description or ''}".strip()
+                    )
+        for key in partial:
+            materialized.pop(key, None)
         for key in _topological(runnable, graph.parents):
             metadata = materialized.get(key)
             if metadata is None:

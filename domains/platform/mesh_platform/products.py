@@ -1,9 +1,15 @@
-"""Ingestion of the tenants' application extracts into the warehouse (Arrow, no row loops)."""
+"""The platform's data products: the one governed entry point to tenant data.
+
+`tenants` comes from the platform's own billing extract; customers, products and orders come
+from every tenant's database, synced and validated by the tenant_sync location into one schema
+per tenant and unioned here with a `tenant_id` column.
+"""
 
 import pyarrow as pa
 from platform_core.sample_data import read_landing
+from platform_core.tenancy.entry_point import all_tenants_sql
 
-from platform_core import ProductContext, python_product
+from platform_core import ProductContext, python_product, sql_product
 
 
 @python_product("tenants")
@@ -11,16 +17,20 @@ def tenants(p: ProductContext) -> pa.Table:
     return read_landing(p.environment.landing_dir, "tenants")
 
 
-@python_product("tenant_customers")
-def tenant_customers(p: ProductContext) -> pa.Table:
-    return read_landing(p.environment.landing_dir, "customers")
+def _from_tenant_databases(p: ProductContext, table: str) -> str:
+    return all_tenants_sql(p.session, table, [c.name for c in p.product.columns])
 
 
-@python_product("tenant_products")
-def tenant_products(p: ProductContext) -> pa.Table:
-    return read_landing(p.environment.landing_dir, "products")
+@sql_product("tenant_customers")
+def tenant_customers(p: ProductContext) -> str:
+    return _from_tenant_databases(p, "customers")
 
 
-@python_product("tenant_orders")
-def tenant_orders(p: ProductContext) -> pa.Table:
-    return read_landing(p.environment.landing_dir, "orders")
+@sql_product("tenant_products")
+def tenant_products(p: ProductContext) -> str:
+    return _from_tenant_databases(p, "products")
+
+
+@sql_product("tenant_orders")
+def tenant_orders(p: ProductContext) -> str:
+    return _from_tenant_databases(p, "orders")

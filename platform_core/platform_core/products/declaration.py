@@ -104,6 +104,9 @@ class ProductDeclaration(_Strict):
     tier: Literal[1, 2, 3] = 2
     sla: Sla = Sla()
     inputs: list[str] = []
+    # Raw, non-product assets read (asset keys "prefix/name", e.g. tenant_sync/orders): the
+    # ingestion products of the platform domain read synced source tables this way.
+    sources: list[str] = []
     automation: Automation | None = None
     cron: str | None = None
     columns: list[ColumnContract] = Field(min_length=1)
@@ -122,6 +125,14 @@ class ProductDeclaration(_Strict):
     def _name(cls, value: str) -> str:
         if not IDENTIFIER.match(value):
             raise ValueError(f"{value!r} must be a lower-case identifier ([a-z][a-z0-9_]*)")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        bad = [s for s in value if not all(IDENTIFIER.match(p) for p in s.split("/"))]
+        if bad:
+            raise ValueError(f"{bad} are not asset keys; write them as 'prefix/name'")
         return value
 
     @field_validator("description")

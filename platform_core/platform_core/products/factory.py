@@ -228,6 +228,7 @@ def build_product_assets(
                 "and pass it to build_domain_definitions",
             )
         deps = [depend_on_product(ref, product.ref, catalog) for ref in product.inputs]
+        deps += [dg.AssetKey(source.split("/")) for source in product.sources]
         assets.append(_product_asset(product, implementation, deps, env))
         checks.extend(product_checks(product))
     return assets, checks

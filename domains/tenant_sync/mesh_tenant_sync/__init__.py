@@ -1,0 +1,1 @@
+"""The tenant_sync code location (owned by the platform team)."""

@@ -1,0 +1,412 @@
+"""Tenant sync on real parts: one PostgreSQL (a database per tenant), a DuckDB warehouse, Dagster.
+
+Tenants here are acme, globex and initech, seeded with three tenants' slices of the sample
+data; each test gets its own warehouse file and Dagster instance.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import adbc_driver_postgresql.dbapi as adbc
+import dagster as dg
+import pandas as pd
+import pytest
+from platform_core.alerts import default_channels, send_alert
+from platform_core.sample_data import Scale
+from platform_core.tenancy.definitions import (
+    alert_for_failed_run,
+    build_dedicated_tenant_definitions,
+    build_tenant_sync_definitions,
+    evaluate_sync_check,
+)
+from platform_core.tenancy.entry_point import all_tenants_sql, validated_tenants
+from platform_core.tenancy.isolation import CrossTenantAccessRefused, TenantScopedSession
+from platform_core.tenancy.partitions import backfill_failed_tenants, failed_tenant_partitions
+from platform_core.tenancy.registry import load_registry_file
+from platform_core.tenancy.seed import (
+    SYNCED_TABLES,
+    create_tenant_database,
+    load_tenant_tables,
+    tenant_slices,
+)
+from platform_core.tenancy.source import SourceUnavailable
+from platform_core.tenancy.sync import SyncValidationError, sync_tenant
+from platform_core.warehouse.duckdb import DuckDBWarehouse
+
+NAMES = {"t001": "acme", "t002": "globex", "t003": "initech"}
+SCALE = Scale(tenants=3, orders_per_tenant=400, seed=11)
+
+
+@pytest.fixture(scope="module")
+def sources(tenant_postgres) -> dict[str, dict]:
+    """{tenant: {"url": ..., "tables": {table: Arrow}}}, one database each."""
+    seeded = {}
+    for sample_id, tables in tenant_slices(SCALE).items():
+        tenant = NAMES[sample_id]
+        url = create_tenant_database(tenant_postgres, tenant)
+        load_tenant_tables(url, tables)
+        seeded[tenant] = {"url": url, "tables": tables}
+    return seeded
+
+
+@pytest.fixture
+def registry_file(tmp_path, sources, monkeypatch) -> Path:
+    entries = []
+    for tenant, source in sources.items():
+        monkeypatch.setenv(f"TEST_{tenant.upper()}_URL", source["url"])
+        entries.append(
+            f"  - {{id: {tenant}, name: {tenant.title()}, source_env: TEST_{tenant.upper()}_URL, "
+            f"owners: [team:platform, {tenant}-ops@example.com]}}"
+        )
+    path = tmp_path / "tenants.yaml"
+    path.write_text("tenants:\n" + "\n".join(entries) + "\n")
+    return path
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+def registry_entry(registry_file: Path, tenant: str):
+    return load_registry_file(registry_file).get(tenant)
+
+
+def query(warehouse: DuckDBWarehouse, sql: str) -> pd.DataFrame:
+    with warehouse.session() as session:
+        return session.connection.sql(sql).to_arrow_table().to_pandas()
+
+
+def set_allow_connections(server, tenant: str, allowed: bool) -> None:
+    with adbc.connect(server.url(), autocommit=True) as con, con.cursor() as cur:
+        cur.execute(f"alter database tenant_{tenant} allow_connections {str(allowed).lower()}")
+        if not allowed:
+            cur.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity "
+                f"where datname = 'tenant_{tenant}'"
+            )
+
+
+def run_partition(defs: dg.Definitions, instance, tenant: str):
+    job = defs.resolve_job_def("tenant_sync_job")
+    return job.execute_in_process(
+        instance=instance, partition_key=tenant, raise_on_error=False, tags={"tenant": tenant}
+    )
+
+
+def test_full_sync_copies_every_value_into_one_schema_per_tenant(registry_file, warehouse, sources):
+    defs = build_tenant_sync_definitions(registry_file, warehouse=warehouse)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("tenants", ["acme", "globex"])
+        for tenant in ("acme", "globex"):
+            result = run_partition(defs, instance, tenant)
+            assert result.success
+            checks = result.get_asset_check_evaluations()
+            assert len(checks) == 9 and all(c.passed for c in checks)
+
+    for tenant in ("acme", "globex"):
+        for table in SYNCED_TABLES:
+            expected = sources[tenant]["tables"][table].to_pandas()
+            key = expected.columns[0]
+            actual = query(warehouse, f"select * from tenant_{tenant}.{table} order by {key}")
+            pd.testing.assert_frame_equal(
+                actual.reset_index(drop=True),
+                expected.sort_values(key).reset_index(drop=True),
+                check_dtype=False,
+            )
+    prices = query(warehouse, "select sum(unit_price) as total from tenant_acme.products")
+    assert prices["total"][0] == sum(
+        sources["acme"]["tables"]["products"]["unit_price"].to_pylist()
+    )
+    assert isinstance(prices["total"][0], Decimal)
+
+    # The governed entry point: all validated tenants, with tenant_id; no schema listing.
+    with warehouse.session() as session:
+        assert validated_tenants(session) == [
+            ("acme", "tenant_acme"),
+            ("globex", "tenant_globex"),
+        ]
+        union = all_tenants_sql(session, "orders", ["order_id", "tenant_id", "quantity"])
+    counts = query(warehouse, f"select tenant_id, count(*) n from ({union}) group by 1 order by 1")
+    assert counts.to_dict("list") == {"tenant_id": ["acme", "globex"], "n": [400, 400]}
+
+
+def test_a_corrupted_row_in_the_warehouse_fails_the_checksum_and_hides_the_tenant(
+    registry_file, warehouse
+):
+    acme = registry_entry(registry_file, "acme")
+    with warehouse.session() as session:
+        report = sync_tenant(acme, os.environ[acme.source_env], session, SYNCED_TABLES)
+    recorded = {
+        "source_rows": report.tables["orders"].source_rows,
+        "source_checksum": report.tables["orders"].source_checksum,
+        "source_schema": json.dumps(report.tables["orders"].source_schema),
+    }
+    assert evaluate_sync_check("checksum_match", warehouse, "acme", "orders", recorded).passed
+
+    with warehouse.session() as session:  # one row, one column, one unit
+        session.execute(
+            "update tenant_acme.orders set quantity = quantity + 1 "
+            "where order_id = (select min(order_id) from tenant_acme.orders)"
+        )
+    checksum = evaluate_sync_check("checksum_match", warehouse, "acme", "orders", recorded)
+    rows = evaluate_sync_check("row_count_match", warehouse, "acme", "orders", recorded)
+    schema = evaluate_sync_check("schema_match", warehouse, "acme", "orders", recorded)
+    assert not checksum.passed and "md5: source" in checksum.description
+    assert checksum.severity == dg.AssetCheckSeverity.ERROR
+    assert rows.passed and schema.passed
+    with warehouse.session() as session:
+        assert validated_tenants(session) == []  # blocked downstream of this tenant only
+
+    with warehouse.session() as session:
+        session.execute("alter table tenant_acme.orders alter quantity type varchar")
+    schema = evaluate_sync_check("schema_match", warehouse, "acme", "orders", recorded)
+    assert not schema.passed and "'quantity': 'string'" in schema.description
+
+
+KILL_MID_LOAD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from platform_core.tenancy.registry import load_registry_file
+    from platform_core.tenancy.seed import SYNCED_TABLES
+    from platform_core.tenancy.sync import sync_tenant
+    from platform_core.warehouse.duckdb import DuckDBWarehouse
+
+    from pathlib import Path
+    tenant = load_registry_file(Path(sys.argv[1])).get("acme")
+    def die(table):
+        if table == "orders":  # the last table is loaded, nothing committed yet
+            print("killing", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    with DuckDBWarehouse(path=sys.argv[2]).session() as session:
+        sync_tenant(tenant, os.environ[tenant.source_env], session, SYNCED_TABLES, after_table=die)
+    """
+)
+
+
+def test_a_run_killed_mid_load_leaves_the_previous_copy(registry_file, warehouse, sources):
+    acme = registry_entry(registry_file, "acme")
+    with warehouse.session() as session:
+        first = sync_tenant(acme, sources["acme"]["url"], session, SYNCED_TABLES)
+    before = query(warehouse, "select count(*) n, sum(quantity) q from tenant_acme.orders")
+
+    with adbc.connect(sources["acme"]["url"], autocommit=True) as con, con.cursor() as cur:
+        cur.execute("create table orders_backup as select * from orders")
+        cur.execute("update orders set quantity = quantity + 10")
+        cur.execute("delete from customers where customer_id % 2 = 0")
+    try:
+        killed = subprocess.run(
+            [sys.executable, "-c", KILL_MID_LOAD, str(registry_file), warehouse.path],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert "killing" in killed.stdout
+
+        after = query(warehouse, "select count(*) n, sum(quantity) q from tenant_acme.orders")
+        assert after.equals(before)
+        customers = query(warehouse, "select count(*) n from tenant_acme.customers")["n"][0]
+        assert customers == first.tables["customers"].source_rows
+        assert (
+            query(warehouse, "select row_count from tenancy.synced")["row_count"][0] == first.rows
+        )
+
+        with warehouse.session() as session:  # the next run completes the refresh
+            second = sync_tenant(acme, sources["acme"]["url"], session, SYNCED_TABLES)
+        assert second.tables["orders"].target_rows == 400
+        q = query(warehouse, "select sum(quantity) q from tenant_acme.orders")["q"][0]
+        assert q == before["q"][0] + 10 * 400
+    finally:
+        with adbc.connect(sources["acme"]["url"], autocommit=True) as con, con.cursor() as cur:
+            cur.execute("delete from orders")
+            cur.execute("insert into orders select * from orders_backup")
+            cur.execute("drop table orders_backup")
+            cur.execute("delete from customers")
+        load_tenant_tables_customers(sources["acme"])
+
+
+def load_tenant_tables_customers(source: dict) -> None:
+    with adbc.connect(source["url"]) as con, con.cursor() as cur:
+        cur.adbc_ingest("customers", source["tables"]["customers"], mode="append")
+        con.commit()
+
+
+def test_one_tenant_down_fails_only_its_partition_then_a_backfill_recovers_it(
+    registry_file, warehouse, tenant_postgres
+):
+    defs = build_tenant_sync_definitions(registry_file, warehouse=warehouse)
+    set_allow_connections(tenant_postgres, "globex", False)
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions("tenants", ["acme", "globex", "initech"])
+            outcomes = {t: run_partition(defs, instance, t) for t in ("acme", "globex", "initech")}
+            assert {t: r.success for t, r in outcomes.items()} == {
+                "acme": True,
+                "globex": False,
+                "initech": True,
+            }
+            failure = next(
+                e for e in outcomes["globex"].all_events if e.event_type_value == "STEP_FAILURE"
+            )
+            message = failure.event_specific_data.error.cause.message
+            assert "Tenant 'globex': its database is unreachable" in message
+            assert "backfill" in message
+            with warehouse.session() as session:
+                assert [t for t, _ in validated_tenants(session)] == ["acme", "initech"]
+
+            # The owners hear about it once the retry failed too, on the platform alert path.
+            run = instance.get_run_by_id(outcomes["globex"].run_id)
+            retried = run.with_tags(
+                {**run.tags, "dagster/max_retries": "1", "dagster/retry_number": "1"}
+            )
+            alert = alert_for_failed_run(retried, load_registry_file(registry_file), message)
+            assert send_alert(alert, default_channels(warehouse)) == ["log", "warehouse"]
+            alerts = query(warehouse, "select subject, recipients from mesh_alerts.alerts")
+            assert alerts.to_dict("records") == [
+                {"subject": "tenant globex", "recipients": "team:platform, globex-ops@example.com"}
+            ]
+
+            # Recovery: the database is back; a backfill of failed partitions catches up.
+            set_allow_connections(tenant_postgres, "globex", True)
+            assert failed_tenant_partitions(instance, "tenant_sync_job") == ["globex"]
+            job = defs.resolve_job_def("tenant_sync_job")
+            assert backfill_failed_tenants(instance, job) == {"globex": True}
+            assert failed_tenant_partitions(instance, "tenant_sync_job") == []
+        with warehouse.session() as session:
+            assert [t for t, _ in validated_tenants(session)] == ["acme", "globex", "initech"]
+        assert query(warehouse, "select count(*) n from tenant_globex.orders")["n"][0] == 400
+    finally:
+        set_allow_connections(tenant_postgres, "globex", True)
+
+
+def test_a_tenant_cannot_reach_another_tenants_data(registry_file, warehouse, sources):
+    # Source side: tenant acme's credentials cannot open globex's database.
+    acme_url = sources["acme"]["url"]
+    other_database = acme_url.rsplit("/", 1)[0] + "/tenant_globex"
+    acme = registry_entry(registry_file, "acme")
+    with (
+        pytest.raises(SourceUnavailable, match="permission denied for database"),
+        warehouse.session() as session,
+    ):
+        sync_tenant(acme, other_database, session, SYNCED_TABLES)
+    # Warehouse side: acme's run is refused any SQL naming another tenant's schema.
+    with warehouse.session() as session:
+        sync_tenant(
+            registry_entry(registry_file, "globex"),
+            sources["globex"]["url"],
+            session,
+            SYNCED_TABLES,
+        )
+        scoped = TenantScopedSession(session, "acme")
+        attempts = [
+            lambda: scoped.fetch("select * from tenant_globex.orders"),
+            lambda: scoped.fetch('select * from "tenant_globex".orders'),
+            lambda: scoped.execute("delete from tenant_globex.orders"),
+            lambda: scoped.ensure_schema("tenant_globex"),
+            lambda: scoped.columns("tenant_globex", "orders"),
+            lambda: scoped.fetch(
+                "select * from information_schema.columns where table_schema = 'tenant_globex'"
+            ),
+        ]
+        for attempt in attempts:
+            with pytest.raises(CrossTenantAccessRefused, match=r"tenant\(s\) \['globex'\]"):
+                attempt()
+        assert session.row_count("tenant_globex", "orders") == 400  # nothing was touched
+        scoped.ensure_schema("tenant_acme")  # its own schema is fine
+
+
+def test_a_mismatch_while_loading_keeps_the_previous_copy(registry_file, warehouse, sources):
+    acme = registry_entry(registry_file, "acme")
+    with warehouse.session() as session:
+        sync_tenant(acme, sources["acme"]["url"], session, SYNCED_TABLES)
+
+    def corrupt(table: str) -> None:  # a writer changes the copy between load and validation
+        if table == "orders":
+            session.execute("delete from tenant_acme.orders where order_id % 7 = 0")
+
+    with warehouse.session() as session:
+        with pytest.raises(SyncValidationError, match="previous copy was kept"):
+            sync_tenant(acme, sources["acme"]["url"], session, SYNCED_TABLES, after_table=corrupt)
+        assert session.row_count("tenant_acme", "orders") == 400
+
+
+def test_adding_a_registry_entry_makes_its_partition_appear_without_a_deploy(
+    registry_file, warehouse
+):
+    content = registry_file.read_text()
+    registry_file.write_text("tenants:\n" + content.split("\n", 1)[1].split("\n", 1)[0] + "\n")
+    defs = build_tenant_sync_definitions(registry_file)  # loaded once, like a deployed location
+    sensor = defs.get_sensor_def("tenant_registry_sensor")
+    with dg.DagsterInstance.ephemeral() as instance:
+
+        def tick():
+            result = sensor(
+                dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+            )
+            for request in result.dynamic_partitions_requests:
+                if isinstance(request, dg.AddDynamicPartitionsRequest):
+                    instance.add_dynamic_partitions(
+                        request.partitions_def_name, request.partition_keys
+                    )
+                else:
+                    for key in request.partition_keys:
+                        instance.delete_dynamic_partition(request.partitions_def_name, key)
+            return sorted(instance.get_dynamic_partitions("tenants"))
+
+        assert tick() == ["acme"]
+        registry_file.write_text(content)  # onboard globex and initech: edit the registry only
+        assert tick() == ["acme", "globex", "initech"]
+        registry_file.write_text(content.replace("id: globex,", "id: globex, enabled: false,"))
+        assert tick() == ["acme", "initech"]
+
+
+def test_a_dedicated_location_is_generated_from_the_template_and_runs(
+    tmp_path, registry_file, warehouse, monkeypatch
+):
+    from platform_core.tenancy.location_template import generate_tenant_location
+
+    root = tmp_path / "mesh"
+    root.mkdir()
+    (root / "workspace.yaml").write_text("load_from:\n")
+    (root / "dg.toml").write_text('directory_type = "workspace"\n\n[workspace]\n')
+    project = generate_tenant_location(root, "initech")
+    assert "mesh_tenant_initech.definitions" in (root / "workspace.yaml").read_text()
+    assert 'path = "domains/tenant_initech"' in (root / "dg.toml").read_text()
+
+    registry_file.write_text(
+        registry_file.read_text().replace(
+            "id: initech,", "id: initech, isolation: dedicated_location,"
+        )
+    )
+    # The shared location leaves the tenant out; the dedicated one syncs it.
+    assert "initech" not in [
+        t.id for t in load_registry_file(registry_file).active if t.isolation == "schema"
+    ]
+    monkeypatch.setenv("MESH_TENANT_REGISTRY_FILE", str(registry_file))
+    monkeypatch.syspath_prepend(str(project))
+    from mesh_tenant_initech import custom
+
+    defs = build_dedicated_tenant_definitions(
+        "initech", registry_file, custom_assets=custom.CUSTOM_ASSETS, warehouse=warehouse
+    )
+    schedule = defs.get_schedule_def("tenant_initech_sync_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    vip = query(warehouse, "select count(*) n from tenant_initech.vip_customers")["n"][0]
+    expected = query(
+        warehouse,
+        "select count(*) n from (select customer_id from tenant_initech.orders "
+        "where status = 'completed' group by 1 having count(*) >= 5)",
+    )["n"][0]
+    assert vip == expected > 0

@@ -1,0 +1,413 @@
+"""Dagster definitions of tenant sync, shared by the `tenant_sync` location and by dedicated
+per-tenant locations generated from the template (see `platform_core.tenancy.location_template`).
+
+- assets `tenant_sync/<table>`, partitioned by tenant (dynamic partitions named `tenants`), one
+  atomic multi-asset per tenant run;
+- blocking checks per table: row_count_match, checksum_match, schema_match (warehouse copy vs
+  the source snapshot recorded by the sync); a failure hides the tenant from platform/tenant_*;
+- sensors: registry -> partitions, per-tenant cron, failure alerts to the tenant's owners.
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from platform_core.alerts import Alert, default_channels, send_alert
+from platform_core.environment import current_environment
+from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
+from platform_core.tenancy.scheduling import (
+    MAX_RETRIES,
+    due_tenants,
+    partition_changes,
+    run_tags,
+)
+from platform_core.tenancy.seed import SYNCED_TABLES
+from platform_core.tenancy.source import SourceColumn
+from platform_core.tenancy.sync import (
+    compare_table,
+    mark_validated,
+    sync_tenant,
+)
+from platform_core.warehouse.base import Warehouse
+from platform_core.warehouse.resources import warehouse_resources
+
+TENANTS = dg.DynamicPartitionsDefinition(name="tenants")
+LOCATION = "tenant_sync"
+OWNERS = ["team:platform"]
+CHECKS = {
+    "row_count_match": "Warehouse rows equal the source rows of the synced snapshot.",
+    "checksum_match": "Order-independent MD5 of every row equals the source's.",
+    "schema_match": "Columns and types equal the source table's.",
+}
+
+
+def sync_asset_key(table: str, prefix: str = LOCATION) -> dg.AssetKey:
+    return dg.AssetKey([prefix, table])
+
+
+def tenant_source_url(tenant: TenantEntry) -> str:
+    url = os.environ.get(tenant.source_env)
+    if not url:
+        raise dg.Failure(
+            f"Tenant '{tenant.id}': environment variable {tenant.source_env} is not set. "
+            "Fix: set it (or the secret) in the deployment; never put the URL in tenants.yaml."
+        )
+    return url
+
+
+def _materialize(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    tenant: TenantEntry,
+    tables: Sequence[str],
+    prefix: str,
+):
+    with warehouse.session() as session:
+        report = sync_tenant(tenant, tenant_source_url(tenant), session, tables)
+    if report.extra_source_tables:
+        context.log.warning(
+            f"Tenant '{tenant.id}' has tables not synced: {report.extra_source_tables}"
+        )
+    for table, result in report.tables.items():
+        yield dg.MaterializeResult(
+            asset_key=sync_asset_key(table, prefix),
+            metadata={
+                "dagster/row_count": result.target_rows,
+                "dagster/table_name": f"{warehouse.database}.{tenant.schema}.{table}",
+                "tenant": tenant.id,
+                "source_rows": result.source_rows,
+                "source_checksum": result.source_checksum,
+                "source_schema": json.dumps(result.source_schema),
+                "sync_seconds": round(report.seconds, 3),
+            },
+        )
+
+
+def build_sync_assets(
+    registry_file: Path, tables: Sequence[str] = SYNCED_TABLES
+) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="sync_tenant_database",
+        specs=[
+            dg.AssetSpec(
+                sync_asset_key(table),
+                partitions_def=TENANTS,
+                owners=OWNERS,
+                group_name=LOCATION,
+                kinds={"postgres", current_environment().warehouse_kind},
+                tags={"domain": LOCATION, "code_location": LOCATION, "visibility": "internal"},
+                description=f"The tenants' `{table}` table, one schema per tenant "
+                "(tenant_<id>), refreshed atomically. Downstream reads platform/tenant_"
+                f"{table}, never these schemas.",
+            )
+            for table in tables
+        ],
+        can_subset=False,  # one tenant's tables are swapped together or not at all
+    )
+    def sync_tenant_database(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        tenant = load_registry(registry_file).get(context.partition_key)
+        yield from _materialize(context, warehouse, tenant, tables, LOCATION)
+
+    return sync_tenant_database
+
+
+def _recorded_source(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> dict[str, object]:
+    filters = dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition else None
+    )
+    records = instance.fetch_materializations(filters, limit=1).records
+    if not records or records[0].asset_materialization is None:
+        raise dg.Failure(f"{key.to_user_string()} [{partition}]: never synced; nothing to check.")
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def evaluate_sync_check(
+    check: str,
+    warehouse: Warehouse,
+    tenant_id: str,
+    table: str,
+    recorded: dict[str, object],
+) -> dg.AssetCheckResult:
+    """Compare the warehouse copy now with the source snapshot the sync recorded."""
+    source_schema: dict[str, str] = json.loads(str(recorded["source_schema"]))
+    columns = [SourceColumn(n, "", t, None, None) for n, t in source_schema.items()]
+    schema = f"tenant_{tenant_id}"
+    with warehouse.session() as session:
+        result = compare_table(
+            session,
+            schema,
+            table,
+            columns,
+            int(str(recorded["source_rows"])),
+            str(recorded["source_checksum"]),
+        )
+        problem = {
+            "row_count_match": result.source_rows != result.target_rows,
+            "checksum_match": result.source_checksum != result.target_checksum,
+            "schema_match": result.source_schema != result.target_schema,
+        }[check]
+        if problem:
+            # Block everything downstream of this tenant only: the governed entry point
+            # (platform/tenant_*) reads validated tenants alone.
+            mark_validated(session, tenant_id, False)
+    return dg.AssetCheckResult(
+        passed=not problem,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{schema}.{table}: " + ("; ".join(result.problems) if problem else "matches source")
+        ),
+        metadata={
+            "source_rows": result.source_rows,
+            "warehouse_rows": result.target_rows,
+            "source_checksum": result.source_checksum,
+            "warehouse_checksum": result.target_checksum,
+        },
+    )
+
+
+def build_sync_checks(
+    tables: Sequence[str] = SYNCED_TABLES,
+    prefix: str = LOCATION,
+    partitions_def: dg.PartitionsDefinition | None = TENANTS,
+    fixed_tenant: str | None = None,
+) -> list[dg.AssetChecksDefinition]:
+    checks = []
+    for table in tables:
+        for check, description in CHECKS.items():
+            key = sync_asset_key(table, prefix)
+
+            def make(check=check, table=table, key=key, description=description):
+                @dg.asset_check(
+                    asset=key,
+                    name=check,
+                    description=description,
+                    blocking=True,
+                    partitions_def=partitions_def,
+                )
+                def _check(
+                    context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+                ) -> dg.AssetCheckResult:
+                    tenant_id = fixed_tenant or context.partition_key
+                    partition = None if fixed_tenant else tenant_id
+                    recorded = _recorded_source(context.instance, key, partition)
+                    return evaluate_sync_check(check, warehouse, tenant_id, table, recorded)
+
+                return _check
+
+            checks.append(make())
+    return checks
+
+
+def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) -> None:
+    for problem in registry.problems:
+        context.log.warning(f"tenant registry entry skipped: {problem}")
+    send_alert(
+        Alert(
+            source=LOCATION,
+            subject=f"tenant registry {registry.source}",
+            message="; ".join(str(p) for p in registry.problems),
+            recipients=tuple(OWNERS),
+            severity="warning",
+        ),
+        default_channels(warehouse),
+    )
+
+
+def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="tenant_registry_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Keeps the `tenants` partitions equal to the registry's active tenants "
+        "(onboarding or disabling a tenant needs no deploy); reports skipped entries.",
+    )
+    def tenant_registry_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        registry = load_registry(registry_file)
+        add, delete = partition_changes(
+            registry, context.instance.get_dynamic_partitions(TENANTS.name)
+        )
+        problems = sorted(str(p) for p in registry.problems)
+        fingerprint = hashlib.sha1("\n".join(problems).encode()).hexdigest()
+        if problems and context.cursor != fingerprint:  # alert once per distinct set
+            _alert_registry_problems(context, registry, warehouse)
+        requests = []
+        if add:
+            requests.append(TENANTS.build_add_request(add))
+        if delete:
+            requests.append(TENANTS.build_delete_request(delete))
+        return dg.SensorResult(dynamic_partitions_requests=requests, cursor=fingerprint)
+
+    return tenant_registry_sensor
+
+
+def build_cron_sensor(registry_file: Path, job: Any):
+    @dg.sensor(
+        name="tenant_sync_schedules",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Each tenant's cron and time zone from the registry (a schedule per tenant "
+        "that needs no deploy): launches the tenant's partition with its run tags.",
+    )
+    def tenant_sync_schedules(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        registry = load_registry(registry_file)
+        known = set(context.instance.get_dynamic_partitions(TENANTS.name))
+        last = json.loads(context.cursor) if context.cursor else {}
+        due, cursor = due_tenants(registry, datetime.now(UTC), last)
+        runs = [
+            dg.RunRequest(
+                run_key=f"{tenant.id}:{tick.isoformat()}",
+                partition_key=tenant.id,
+                tags=run_tags(tenant),
+            )
+            for tenant, tick in due
+            if tenant.id in known
+        ]
+        return dg.SensorResult(run_requests=runs, cursor=json.dumps(cursor))
+
+    return tenant_sync_schedules
+
+
+def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | None) -> Alert | None:
+    """The owners' alert for a failed tenant run, or None while a retry is still to come."""
+    tenant_id = run.tags.get("dagster/partition") or run.tags.get("tenant")
+    if tenant_id is None:
+        return None
+    attempt = int(run.tags.get("dagster/retry_number", "0"))
+    retries = int(run.tags.get("dagster/max_retries", str(MAX_RETRIES)))
+    if attempt < retries:
+        return None
+    try:
+        owners = tuple(registry.get(tenant_id).owners)
+    except Exception:
+        owners = tuple(OWNERS)
+    return Alert(
+        source=LOCATION,
+        subject=f"tenant {tenant_id}",
+        message=f"Sync of tenant '{tenant_id}' failed after {attempt + 1} attempt(s) "
+        f"(run {run.run_id}): {error or 'see the run'}. Other tenants are not affected. Fix: "
+        f"once the database is reachable, backfill the failed partition(s): "
+        "meshctl tenants backfill-failed",
+        recipients=owners,
+        context={"run_id": run.run_id, "tenant": tenant_id},
+    )
+
+
+def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
+    @dg.run_failure_sensor(
+        name="tenant_sync_failure_alerts",
+        monitored_jobs=[job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Alerts a tenant's owners when its sync failed and its retry failed too.",
+    )
+    def tenant_sync_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+        error = context.failure_event.message if context.failure_event else None
+        alert = alert_for_failed_run(context.dagster_run, load_registry(registry_file), error)
+        if alert is not None:
+            send_alert(alert, default_channels(warehouse))
+
+    return tenant_sync_failure_alerts
+
+
+def build_tenant_sync_definitions(
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    warehouse: Warehouse | None = None,
+) -> dg.Definitions:
+    """`warehouse` overrides the environment's (tests give each their own file)."""
+    env = current_environment()
+    resources = warehouse_resources(env, LOCATION)
+    if warehouse is not None:
+        resources = {**resources, "warehouse": warehouse}
+    assets = build_sync_assets(registry_file, tables)
+    job = dg.define_asset_job(
+        "tenant_sync_job",
+        selection=dg.AssetSelection.assets(assets),
+        partitions_def=TENANTS,
+        description="Sync one tenant's database (one partition per tenant).",
+    )
+    warehouse = resources["warehouse"]
+    return dg.Definitions(
+        assets=[assets],
+        asset_checks=build_sync_checks(tables),
+        jobs=[job],
+        sensors=[
+            build_registry_sensor(registry_file, warehouse),
+            build_cron_sensor(registry_file, job),
+            build_failure_sensor(registry_file, job, warehouse),
+        ],
+        resources=resources,
+        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+    )
+
+
+def build_dedicated_tenant_definitions(
+    tenant_id: str,
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    custom_assets: Sequence[Any] = (),
+    warehouse: Warehouse | None = None,
+) -> dg.Definitions:
+    """A code location for ONE tenant that needs custom logic (the seed's "location per tenant").
+
+    Same sync, checks and alerts as the shared location, unpartitioned, keyed
+    `tenant_<id>/<table>`, on the tenant's own cron and time zone; `custom_assets` add the
+    tenant's own logic downstream. The registry entry must say `isolation: dedicated_location`
+    (the shared location then leaves the tenant out).
+    """
+    env = current_environment()
+    registry = load_registry(registry_file)
+    tenant = registry.get(tenant_id)
+    prefix = tenant.schema
+    resources = warehouse_resources(env, prefix)
+    if warehouse is not None:
+        resources = {**resources, "warehouse": warehouse}
+
+    @dg.multi_asset(
+        name=f"sync_{prefix}",
+        specs=[
+            dg.AssetSpec(
+                sync_asset_key(table, prefix),
+                owners=list(tenant.owners),
+                group_name=prefix,
+                kinds={"postgres", env.warehouse_kind},
+                tags={"domain": prefix, "code_location": prefix, "tenant": tenant.id},
+                description=f"Tenant {tenant.id}'s `{table}` table in schema {tenant.schema}.",
+            )
+            for table in tables
+        ],
+        can_subset=False,
+    )
+    def sync_dedicated(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        current = load_registry(registry_file).get(tenant_id)
+        yield from _materialize(context, warehouse, current, tables, prefix)
+
+    job = dg.define_asset_job(
+        f"{prefix}_sync_job",
+        selection=dg.AssetSelection.assets(sync_dedicated),
+        run_tags=run_tags(tenant),
+    )
+    schedule = dg.ScheduleDefinition(
+        name=f"{prefix}_sync_schedule",
+        job=job,
+        cron_schedule=tenant.cron,
+        execution_timezone=tenant.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return dg.Definitions(
+        assets=[sync_dedicated, *custom_assets],
+        asset_checks=build_sync_checks(tables, prefix, None, fixed_tenant=tenant.id),
+        jobs=[job],
+        schedules=[schedule],
+        sensors=[build_failure_sensor(registry_file, job, resources["warehouse"])],
+        resources=resources,
+        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+    )
