@@ -13,6 +13,15 @@ from typing import Any
 import dagster as dg
 
 from platform_core.environment import current_environment
+from platform_core.monitoring import (
+    LocationMonitor,
+    TenantDirectory,
+    build_monitoring_sensors,
+    default_tenant_directory,
+    mesh_monitored_assets,
+    monitored_assets,
+    tenant_pool,
+)
 from platform_core.products.catalog import catalog_for
 from platform_core.products.declaration import load_domain_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
@@ -20,7 +29,7 @@ from platform_core.warehouse.resources import warehouse_resources
 
 
 def automation_sensor(
-    location: str, interval_seconds: int
+    location: str, interval_seconds: int, run_tags: Mapping[str, str] | None = None
 ) -> dg.AutomationConditionSensorDefinition:
     # Dagster's built-in default sensor starts STOPPED; ours runs from the first deploy.
     return dg.AutomationConditionSensorDefinition(
@@ -29,6 +38,7 @@ def automation_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_seconds,
         description=f"Declarative automation for the {location} location's assets.",
+        run_tags=run_tags,
     )
 
 
@@ -60,21 +70,50 @@ def build_domain_definitions(
     schedules: Sequence[Any] = (),
     sensors: Sequence[Any] = (),
     resources: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
+    tenants: TenantDirectory | None = None,
 ) -> dg.Definitions:
-    """Definitions for the domain declared in `products_file` (its location has that name)."""
+    """Definitions for the domain declared in `products_file` (its location has that name).
+
+    `tenant`: this location serves one tenant (its runs are tagged with it, its steps use the
+    tenant's pool). `tenants`: where monitoring finds tenant contacts, limits and budgets
+    (default: the tenant registry).
+    """
     env = current_environment()
     declared = load_domain_products(products_file)
     location = declared.domain
+    catalog = catalog_for(products_file)
     product_assets, product_checks = build_product_assets(
-        declared, implementations, catalog_for(products_file), env
+        declared, implementations, catalog, env, pool=tenant_pool(tenant) if tenant else None
+    )
+    monitor = LocationMonitor(
+        location=location,
+        assets=monitored_assets(declared.products, product_checks),
+        mesh_assets=mesh_monitored_assets(catalog.products),
+        tenants=tenants if tenants is not None else default_tenant_directory(products_file),
+        env=env,
+        warehouse=warehouse_resources(env, location)["warehouse"],
+        tenant=tenant,
+    )
+    run_tags = monitor.run_tags()
+    products_job = dg.define_asset_job(
+        f"{location}_products",
+        selection=dg.AssetSelection.assets(*(p.key for p in declared.products)),
+        tags=run_tags,
+        description="Every product of this location, with the platform's run tags "
+        "(hard run-time limit, tenant).",
     )
 
     return dg.Definitions(
         assets=[*product_assets, *(_with_platform_tags(a, location) for a in assets)],
         asset_checks=[*product_checks, *asset_checks],
-        jobs=jobs,
+        jobs=[products_job, *jobs],
         schedules=schedules,
-        sensors=[automation_sensor(location, env.automation_interval_seconds), *sensors],
+        sensors=[
+            automation_sensor(location, env.automation_interval_seconds, run_tags),
+            *build_monitoring_sensors(monitor, env.automation_interval_seconds),
+            *sensors,
+        ],
         resources={**warehouse_resources(env, location), **(resources or {})},
         # Locally one DuckDB file takes one writer at a time and steps are small: in-process
         # avoids a process start per step. Elsewhere compute runs in Snowflake.
