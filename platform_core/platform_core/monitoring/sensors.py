@@ -50,6 +50,7 @@ IN_PROGRESS = [
 ]
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 WAIVED_BY = "waived_by"
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 
 
 @dataclass(frozen=True)
@@ -546,11 +547,16 @@ def build_monitoring_sensors(monitor: LocationMonitor, interval_seconds: int) ->
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         if will_retry(run, context.instance):
             return dg.SkipReason(f"run {run.run_id} will be retried; alerting after the last try")
-        steps = [
-            (event.step_key or "", _first_line(event.step_failure_data.error.message))
+        errors = [
+            (event.step_key or "", event.step_failure_data.error)
             for event in context.get_step_failure_events()
             if event.step_failure_data and event.step_failure_data.error
         ]
+        if errors and all(e.cls_name == CHECK_FAILED_ERROR for _, e in errors):
+            # A failed blocking check is a data-quality incident, alerted (once) by the
+            # monitoring sensor with the check's result; not a second "run failed" message.
+            return dg.SkipReason("only blocking checks failed; reported as a check incident")
+        steps = [(step, _first_line(error.message)) for step, error in errors]
         sent = monitor.alert_run_failure(run, context.failure_event.message, steps)
         return None if sent else dg.SkipReason("incident already open; not alerting again")
 

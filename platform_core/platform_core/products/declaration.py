@@ -95,6 +95,8 @@ class Sla(_Strict):
     def freshness_policy(self) -> dg.FreshnessPolicy:
         fail = parse_duration(self.fail_after)
         warn = parse_duration(self.warn_after) if self.warn_after else None
+        if fail < timedelta(minutes=1):
+            raise ValueError("fail_after must be at least 1m (Dagster's smallest freshness window)")
         if warn is not None and warn >= fail:
             raise ValueError("warn_after must be shorter than fail_after")
         return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
