@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 
 from platform_core.monitoring.channels import Channel, channels_from_env
-from platform_core.monitoring.incidents import Alert, Incident, IncidentStore
+from platform_core.monitoring.incidents import Alert, AlertKind, Incident, IncidentStore
 from platform_core.warehouse.base import Warehouse
 
 log = logging.getLogger("mesh.alerts")
@@ -69,7 +69,6 @@ class AlertRouter:
 
 
 def _alert_of(incident: Incident) -> Alert:
-    from platform_core.monitoring.incidents import AlertKind
-
-    kind = AlertKind(incident.kind) if incident.kind in AlertKind else AlertKind.PLATFORM
+    known = {kind.value for kind in AlertKind}
+    kind = AlertKind(incident.kind) if incident.kind in known else AlertKind.PLATFORM
     return Alert(incident.key, kind, incident.title, incident.recipients, incident.scope)

@@ -105,6 +105,13 @@ def _first_line(text: str | None, limit: int = 300) -> str:
     return line[:limit]
 
 
+def _root_cause(error):
+    """The user's own exception, not Dagster's "error occurred while executing" wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error
+
+
 @dataclass
 class MonitorCursor:
     costs_after: float = 0.0
@@ -556,7 +563,7 @@ def build_monitoring_sensors(monitor: LocationMonitor, interval_seconds: int) ->
             # A failed blocking check is a data-quality incident, alerted (once) by the
             # monitoring sensor with the check's result; not a second "run failed" message.
             return dg.SkipReason("only blocking checks failed; reported as a check incident")
-        steps = [(step, _first_line(error.message)) for step, error in errors]
+        steps = [(step, _first_line(_root_cause(error).message)) for step, error in errors]
         sent = monitor.alert_run_failure(run, context.failure_event.message, steps)
         return None if sent else dg.SkipReason("incident already open; not alerting again")
 
