@@ -6,7 +6,6 @@ The tests share one daemon and run in file order (a scenario per test)."""
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,29 +14,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from pytest_httpserver import HTTPServer
-
 from platform_core.monitoring.incidents import IncidentStore
 from platform_core.warehouse.duckdb import DuckDBWarehouse
+from pytest_httpserver import HTTPServer
+
+from tests.support.mail import Inbox, smtp_server
 from tests.support.monitoring_mesh import write_monitoring_mesh
-from tests.support.processes import BIN, background, free_port, run_meshctl, wait_for
+from tests.support.processes import BIN, background, run_meshctl, wait_for
 
 pytestmark = pytest.mark.slow
 
 SUMMARY = dg.AssetKey(["insight", "summary"])
 PRICES = dg.AssetKey(["shop", "prices"])
-
-
-class Inbox:
-    """aiosmtpd handler: keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], str]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append((list(envelope.rcpt_tos), envelope.content.decode()))
-        return "250 OK"
 
 
 @dataclass
@@ -105,23 +93,19 @@ def mesh(tmp_path_factory, make_httpserver: HTTPServer) -> Iterator[Mesh]:
     (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(settings))
 
     make_httpserver.expect_request("/slack-webhook", method="POST").respond_with_data("ok")
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    env = {
-        **os.environ,
-        "MESH_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
-        "MESH_AUTOMATION_INTERVAL_SECONDS": "1",
-        "MESH_SLACK_WEBHOOK_URL": make_httpserver.url_for("/slack-webhook"),
-        "MESH_SMTP_HOST": "127.0.0.1",
-        "MESH_SMTP_PORT": str(smtp.port),
-        "MESH_ALERT_EMAIL_FROM": "mesh@platform.example",
-        "MESH_ALERT_TEAM_EMAIL_DOMAIN": "example.com",
-        "MESH_DAGSTER_URL": "http://dagster.test",
-    }
-    mesh_state = None
-    try:
+    with smtp_server() as (smtp_port, inbox):
+        env = {
+            **os.environ,
+            "MESH_HOME": str(home),
+            "DAGSTER_HOME": str(dagster_home),
+            "MESH_AUTOMATION_INTERVAL_SECONDS": "1",
+            "MESH_SLACK_WEBHOOK_URL": make_httpserver.url_for("/slack-webhook"),
+            "MESH_SMTP_HOST": "127.0.0.1",
+            "MESH_SMTP_PORT": str(smtp_port),
+            "MESH_ALERT_EMAIL_FROM": "mesh@platform.example",
+            "MESH_ALERT_TEAM_EMAIL_DOMAIN": "example.com",
+            "MESH_DAGSTER_URL": "http://dagster.test",
+        }
         with (
             dg.DagsterInstance.from_config(str(dagster_home)) as instance,
             background(
@@ -129,18 +113,14 @@ def mesh(tmp_path_factory, make_httpserver: HTTPServer) -> Iterator[Mesh]:
                 env, root, root / "daemon.log",
             ),
         ):  # fmt: skip
-            mesh_state = Mesh(root, home, env, instance, make_httpserver, inbox)
-            mesh_state.set_knobs(orders={"rows": 100}, payments={}, rates={"rows": 100})
-            mesh_state.launch("setup", ["shop/orders", "shop/payments", "shop/rates"])
-            wait_for(lambda: mesh_state.finished("setup", 1), 240, "the setup run")
-            assert mesh_state.runs("setup")[0].status == dg.DagsterRunStatus.SUCCESS
+            state = Mesh(root, home, env, instance, make_httpserver, inbox)
+            state.set_knobs(orders={"rows": 100}, payments={}, rates={"rows": 100})
+            state.launch("setup", ["shop/orders", "shop/payments", "shop/rates"])
+            wait_for(lambda: state.finished("setup", 1), 240, "the setup run")
+            assert state.runs("setup")[0].status == dg.DagsterRunStatus.SUCCESS
             # insight/summary reacts to shop/orders through automation (another location).
             wait_for(lambda: instance.get_latest_materialization_event(SUMMARY), 120, "summary")
-            yield mesh_state
-    finally:
-        smtp.stop()
-        if mesh_state is None:
-            shutil.copy(root / "daemon.log", root / "daemon-failed.log")
+            yield state
 
 
 def test_failing_asset_alerts_its_owners_once_after_the_retry(mesh: Mesh):

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from aiosmtpd.controller import Controller
-from pytest_httpserver import HTTPServer
-
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError, ProductDeclarationError
 from platform_core.monitoring import (
@@ -31,7 +28,9 @@ from platform_core.monitoring.cost import RunCost, current_month, record_cost
 from platform_core.products.checks import evaluate_null_fraction
 from platform_core.products.declaration import load_domain_products
 from platform_core.warehouse.duckdb import DuckDBWarehouse
-from tests.support.processes import free_port
+from pytest_httpserver import HTTPServer
+
+from tests.support.mail import smtp_server
 
 ALERT = Alert(
     incident_key="run_failure:sales:sales/orders",
@@ -44,22 +43,10 @@ ALERT = Alert(
 )
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], str]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append((list(envelope.rcpt_tos), envelope.content.decode()))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_inbox():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
+    with smtp_server() as (port, inbox):
+        yield port, inbox
 
 
 @pytest.fixture

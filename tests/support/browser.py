@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
+# GitHub's Ubuntu runners ship Chrome (Ubuntu's chromium package is only a snap stub).
+OTHER_BROWSERS = (Path("/usr/bin/google-chrome"),)
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -18,8 +20,9 @@ LAUNCH_ARGS = [
 
 def ensure_chromium() -> Path:
     """Install Debian's chromium if it is missing (idempotent; .ci/run does the same)."""
-    if CHROMIUM.exists():
-        return CHROMIUM
+    for browser in (CHROMIUM, *OTHER_BROWSERS):
+        if browser.exists():
+            return browser
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise RuntimeError(
             "chromium is not installed and cannot be installed from here. "

@@ -174,6 +174,10 @@ def _when(timestamp: float | None, now: float) -> str:
     return f"{age:.0f}s ago"
 
 
+def _pool(limit: int | None) -> str:
+    return "no concurrency limit set" if limit is None else f"concurrency limit {limit}"
+
+
 def render_text(health: MeshHealth) -> str:
     now = health.generated_at
     lines = [f"Mesh health, {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC"]
@@ -195,7 +199,7 @@ def render_text(health: MeshHealth) -> str:
         lines.append("")
         lines.append(
             f"tenant {tenant.id}  [{tenant.status}]  contacts {', '.join(tenant.contacts)}  "
-            f"{budget}  pool limit {tenant.pool_limit}"
+            f"{budget}  {_pool(tenant.pool_limit)}"
         )
         lines.extend(f"  ! {i.kind}: {i.title}" for i in tenant.incidents)
     return "\n".join(lines)
@@ -296,8 +300,8 @@ def _tenant_section(tenant: TenantHealth, health: MeshHealth) -> str:
     return (
         f'<section id="tenant-{_e(tenant.id)}"><h2>Tenant {_e(tenant.id)} '
         f"{_pill(tenant.status)}</h2>"
-        f'<div class="meta">Contacts {_e(", ".join(tenant.contacts))} · concurrency limit '
-        f"{_e(tenant.pool_limit)} · {len(tenant.incidents)} open incidents</div>"
+        f'<div class="meta">Contacts {_e(", ".join(tenant.contacts))} · '
+        f"{_e(_pool(tenant.pool_limit))} · {len(tenant.incidents)} open incidents</div>"
         f"<table><thead><tr><th>Cost in {health.month} against budget</th></tr></thead>"
         f"<tbody><tr><td>{bar}</td></tr></tbody></table>"
         f"{_incident_list(tenant.incidents, health.generated_at)}</section>"
