@@ -18,8 +18,8 @@ from platform_core.monitoring import (
 )
 from platform_core.monitoring.cost import RunCost, current_month, record_cost
 from platform_core.monitoring.health import collect_health, render_text, write_html
+from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import load_catalog
-from platform_core.warehouse.resources import warehouse_resources
 
 from tests.support.browser import LAUNCH_ARGS, ensure_chromium
 from tests.support.processes import run_meshctl
@@ -37,7 +37,7 @@ TENANTS = StaticTenantDirectory(
 def health_pages(materialized_mesh, repo_root, tmp_path_factory):
     _, instance = materialized_mesh
     env = current_environment()
-    warehouse = warehouse_resources(env, "monitoring")["warehouse"]
+    warehouse = monitoring_warehouse(env, "monitoring")
     router = AlertRouter(warehouse, [LogChannel()])
     router.raise_incident(
         Alert(

@@ -119,15 +119,15 @@ def cmd_health(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from platform_core.monitoring.health import collect_health, render_text, write_html
+    from platform_core.monitoring.storage import monitoring_warehouse
     from platform_core.monitoring.tenants import default_tenant_directory
     from platform_core.products.catalog import load_catalog
-    from platform_core.warehouse.resources import warehouse_resources
 
     root = find_mesh_root()
     env = current_environment()
     _dagster_home(root)
     output = Path(args.output) if args.output else env.mesh_home / "health"
-    warehouse = warehouse_resources(env, "monitoring")["warehouse"]
+    warehouse = monitoring_warehouse(env, "monitoring")
     with dg.DagsterInstance.get() as instance:
         health = collect_health(
             instance, load_catalog(root), warehouse, default_tenant_directory(root / "dg.toml")

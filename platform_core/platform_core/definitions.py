@@ -22,6 +22,7 @@ from platform_core.monitoring import (
     monitored_assets,
     tenant_pool,
 )
+from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import catalog_for
 from platform_core.products.declaration import load_domain_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
@@ -92,7 +93,7 @@ def build_domain_definitions(
         mesh_assets=mesh_monitored_assets(catalog.products),
         tenants=tenants if tenants is not None else default_tenant_directory(products_file),
         env=env,
-        warehouse=warehouse_resources(env, location)["warehouse"],
+        warehouse=monitoring_warehouse(env, location),
         tenant=tenant,
     )
     run_tags = monitor.run_tags()
