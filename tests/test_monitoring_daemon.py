@@ -60,7 +60,7 @@ class Mesh:
         return runs if len(runs) == count and all(r.is_finished for r in runs) else None
 
     def deliveries(self, incident_prefix: str, state: str | None = None) -> list[dict]:
-        with DuckDBWarehouse(path=str(self.home / "monitoring.duckdb")).session() as session:
+        with DuckDBWarehouse(path=str(self.home / "mesh_monitoring.duckdb")).session() as session:
             rows = IncidentStore(session).deliveries()
         return [
             d
