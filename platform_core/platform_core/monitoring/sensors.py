@@ -254,6 +254,28 @@ class LocationMonitor:
         ]
         return max(values) if values else None
 
+    def hard_limit_seconds(self, run: dg.DagsterRun) -> int | None:
+        """The run's own limit: its tenant's, else that of the slowest product it builds."""
+        tenant = self.tenant_of(run)
+        if tenant is not None and tenant.max_runtime_seconds:
+            return tenant.max_runtime_seconds
+        keys = run.asset_selection or set(self.assets)
+        values = [
+            self.assets[k].max_runtime_seconds
+            for k in keys
+            if k in self.assets and self.assets[k].max_runtime_seconds
+        ]
+        return max(values) if values else None
+
+    def tighten_hard_limit(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+        """Runs are launched with the location's widest limit (a job's tags are fixed); once a
+        run is known to build only some products, narrow `dagster/max_runtime` to theirs.
+        Run monitoring reads the tag on every poll."""
+        limit = self.hard_limit_seconds(run)
+        current = run.tags.get(MAX_RUNTIME_SECONDS_TAG)
+        if limit and (current is None or float(current) > limit):
+            instance.add_run_tags(run.run_id, {MAX_RUNTIME_SECONDS_TAG: str(limit)})
+
     def check_durations(
         self, instance: dg.DagsterInstance, open_: Sequence[Incident], now: float
     ) -> None:
@@ -265,6 +287,7 @@ class LocationMonitor:
             run = record.dagster_run
             if run_location(run) != self.location or record.start_time is None:
                 continue
+            self.tighten_hard_limit(instance, run)
             expected = self.expected_seconds(run)
             elapsed = now - record.start_time
             if expected is None or elapsed <= expected:
