@@ -276,3 +276,17 @@ def test_incident_timestamps_are_recorded(warehouse):
     router.raise_incident(ALERT)
     [incident] = router.open_incidents()
     assert before <= incident.opened_at <= time.time()
+
+
+def test_a_run_stopped_at_its_hard_limit_says_so(warehouse):
+    monitor = _monitor(warehouse, StaticTenantDirectory())
+    run = dg.DagsterRun(job_name="shop_products", run_id="r9")
+    interrupted = [("shop__orders", "DagsterExecutionInterruptedError")]
+    monitor.alert_run_failure(run, "Exceeded maximum runtime of 15 seconds.", interrupted)
+    [incident] = monitor.router().open_incidents()
+    assert incident.kind == "max_runtime"
+    assert incident.title == "shop/orders: run stopped at its hard time limit"
+    with warehouse.session() as session:
+        [delivery] = IncidentStore(session).deliveries()
+    assert "Error: Exceeded maximum runtime of 15 seconds." in delivery["message"]
+    assert "Failing step: shop__orders" in delivery["message"]

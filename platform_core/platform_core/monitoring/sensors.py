@@ -200,7 +200,11 @@ class LocationMonitor:
         kind = AlertKind.MAX_RUNTIME if stopped else AlertKind.RUN_FAILURE
         recipients, scope = self.recipients(run, keys)
         details = {"Run": run.run_id, "Job": run.job_name}
-        if steps:
+        if stopped:  # the run monitor's reason says more than the interrupted step's error
+            details["Error"] = _first_line(message)
+            if steps:
+                details["Failing step"] = ", ".join(step for step, _ in steps)
+        elif steps:
             details["Failing step"] = ", ".join(step for step, _ in steps)
             details["Error"] = " | ".join(error for _, error in steps)
         else:
