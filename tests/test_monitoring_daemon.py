@@ -204,10 +204,13 @@ def test_slow_asset_alerts_long_running_then_is_stopped_at_its_hard_limit(mesh: 
     assert mesh.runs("slow")[0].tags["dagster/max_runtime"] in {"7200", "15"}
     wait_for(lambda: mesh.runs("slow")[0].tags["dagster/max_runtime"] == "15", 60, "the limit")
     stopped = wait_for(lambda: mesh.finished("slow", 1), 180, "run monitoring to stop the run")
-    assert stopped[0].status == dg.DagsterRunStatus.FAILURE
+    # Run monitoring cancels it; it ends FAILED or CANCELED depending on how the worker winds down.
+    assert stopped[0].status in {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
     assert len(mesh.runs("slow")) == 1  # dagster/max_retries=0 on the run: no retry
     alerts = wait_for(lambda: mesh.deliveries("max_runtime:shop:shop/slow"), 60, "hard-limit alert")
-    assert "Exceeded maximum runtime of 15 seconds" in alerts[0]["message"]
+    time.sleep(3)
+    assert len(mesh.deliveries("max_runtime:shop:shop/slow")) == 1
+    assert "maximum runtime of 15 seconds" in alerts[0]["message"]
     assert alerts[0]["recipients"] == "team:shop"
     wait_for(lambda: mesh.deliveries("long_running:shop:", "resolved"), 60, "long-running resolved")
     assert len(mesh.deliveries("long_running:shop:", "open")) == 1

@@ -229,6 +229,18 @@ class LocationMonitor:
             )
         )
 
+    def alert_if_stopped_at_limit(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+        """Run monitoring cancels a run over its limit; depending on how the run worker
+        winds down it ends FAILED (the failure sensor alerts) or CANCELED (alerted here).
+        Both raise the same incident, so it is alerted once either way."""
+        for event in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.RUN_CANCELING
+        ).records:
+            message = event.event_log_entry.dagster_event.message or ""
+            if "maximum runtime" in message:
+                self.alert_run_failure(run, message, [])
+                return
+
     def resolve_failures(self, instance: dg.DagsterInstance, open_: Sequence[Incident]) -> None:
         """A failure incident clears when every asset it named has materialized since."""
         router = self.router()
@@ -463,6 +475,8 @@ class LocationMonitor:
             run = record.dagster_run
             if run_location(run) != self.location or "mesh/cost_usd" in run.tags:
                 continue
+            if run.status == dg.DagsterRunStatus.CANCELED:
+                self.alert_if_stopped_at_limit(instance, run)
             cost = measure_run(instance, record, self.location, self.env, self.rates)
             if self.tenant and cost.tenant is None:
                 cost = replace(cost, tenant=self.tenant)
