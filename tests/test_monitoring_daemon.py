@@ -239,7 +239,15 @@ def test_stale_product_alerts_and_reruns_once_its_upstream_is_healthy(mesh: Mesh
     mesh.launch("rates-fixed", ["shop/rates"])
     resolved = wait_for(lambda: mesh.deliveries(key, "resolved"), 180, "prices fresh again")
     assert "fresh again" in resolved[0]["message"]
-    reruns = mesh.instance.get_runs(filters=freshness_runs)
+    reruns = wait_for(
+        lambda: (
+            (runs := mesh.instance.get_runs(filters=freshness_runs))
+            and all(r.is_finished for r in runs)
+            and runs
+        ),
+        120,
+        "the freshness re-run to finish",
+    )
     assert len(reruns) == 1
     assert reruns[0].status == dg.DagsterRunStatus.SUCCESS
     assert reruns[0].asset_selection == {PRICES}
