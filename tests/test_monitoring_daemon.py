@@ -200,9 +200,8 @@ def test_slow_asset_alerts_long_running_then_is_stopped_at_its_hard_limit(mesh: 
     mesh.launch("slow", ["shop/slow"], tags={"dagster/max_retries": "0"})
 
     long_running = wait_for(lambda: mesh.deliveries("long_running:shop:"), 120, "long-running")
-    # Launched with the location's widest limit, narrowed to shop/slow's own 15 s.
-    assert mesh.runs("slow")[0].tags["dagster/max_runtime"] in {"7200", "15"}
-    wait_for(lambda: mesh.runs("slow")[0].tags["dagster/max_runtime"] == "15", 60, "the limit")
+    # Launched without a limit; the monitoring sensor gives it shop/slow's own 15 s.
+    wait_for(lambda: mesh.runs("slow")[0].tags.get("dagster/max_runtime") == "15", 60, "the limit")
     stopped = wait_for(lambda: mesh.finished("slow", 1), 180, "run monitoring to stop the run")
     # Run monitoring cancels it; it ends FAILED or CANCELED depending on how the worker winds down.
     assert stopped[0].status in {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}

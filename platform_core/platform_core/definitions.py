@@ -97,18 +97,11 @@ def build_domain_definitions(
         tenant=tenant,
     )
     run_tags = monitor.run_tags()
-    products_job = dg.define_asset_job(
-        f"{location}_products",
-        selection=dg.AssetSelection.assets(*(p.key for p in declared.products)),
-        tags=run_tags,
-        description="Every product of this location, with the platform's run tags "
-        "(hard run-time limit, tenant).",
-    )
 
     return dg.Definitions(
         assets=[*product_assets, *(_with_platform_tags(a, location) for a in assets)],
         asset_checks=[*product_checks, *asset_checks],
-        jobs=[products_job, *jobs],
+        jobs=jobs,
         schedules=schedules,
         sensors=[
             automation_sensor(location, env.automation_interval_seconds, run_tags),

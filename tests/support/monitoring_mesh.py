@@ -1,7 +1,7 @@
 """A small two-location mesh whose products misbehave on request, for the monitoring tests.
 
 `shop` products read their behaviour from `$MESH_HOME/knobs.json` ({"<product>": {"rows": n,
-"fail": true, "sleep": s}}); a `requests` sensor launches runs of the `shop_products` job listed
+"fail": true, "sleep": s}}); a `requests` sensor launches runs of the `shop_requests` job listed
 in `$MESH_HOME/requests.jsonl`, so every run goes through the real queue, retries and run
 monitoring of the daemon. `insight/summary` (another location) depends on `shop/orders`.
 """
@@ -106,7 +106,10 @@ TENANTS = StaticTenantDirectory(
 )
 
 
-@dg.sensor(job_name="shop_products", minimum_interval_seconds=1,
+requests_job = dg.define_asset_job("shop_requests", selection=dg.AssetSelection.all())
+
+
+@dg.sensor(job=requests_job, minimum_interval_seconds=1,
            default_status=dg.DefaultSensorStatus.RUNNING)
 def requests(context):
     path = HOME / "requests.jsonl"
@@ -125,6 +128,7 @@ defs = build_domain_definitions(
     Path(__file__).with_name("products.yaml"),
     [orders, payments, slow, rates, prices, usage],
     sensors=[requests],
+    jobs=[requests_job],
     tenants=TENANTS,
 )
 """

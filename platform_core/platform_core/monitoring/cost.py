@@ -68,8 +68,8 @@ class RunCost:
         return {
             "mesh/compute_seconds": f"{self.compute_seconds:.1f}",
             "mesh/rows_processed": str(self.rows_processed),
-            "mesh/credits": f"{self.credits:.4f}",
-            "mesh/cost_usd": f"{self.cost_usd:.4f}",
+            "mesh/credits": f"{self.credits:.6f}",
+            "mesh/cost_usd": f"{self.cost_usd:.6f}",
         }
 
 
