@@ -205,7 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("--reason", required=True, help="why the data is acceptable")
     waive.add_argument("--by", help="who waives it (default: the current user)")
     waive.set_defaults(func=cmd_waive)
+    _register_plugins(sub)
     return parser
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:
+    """Subcommands other platform packages contribute (e.g. the governance gate's `check`),
+    through the `meshctl.commands` entry point: one CLI, no import of them from here."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="meshctl.commands"):
+        entry.load()(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ names the file, the product, the field and the fix.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -130,6 +130,11 @@ class ProductDeclaration(_Strict):
     cron: str | None = None
     columns: list[ColumnContract] = Field(min_length=1)
     checks: CheckSettings = CheckSettings()
+    # Raise `version` when the public interface changes incompatibly (the governance gate
+    # treats a removed or retyped column without a new version as a breaking change).
+    version: int = Field(default=1, ge=1)
+    # From this date consumers fail the governance gate (before it they are warned).
+    deprecation_date: date | None = None
     # Filled in by the loader, not written by people.
     domain: str = ""
     source_file: str = ""

@@ -143,6 +143,12 @@ def product_asset_attributes(
         metadata={
             "dagster/column_schema": product.column_schema(),
             "declared_in": product.source_file,
+            "product_version": product.version,
+            **(
+                {"deprecation_date": product.deprecation_date.isoformat()}
+                if product.deprecation_date
+                else {}
+            ),
         },
         freshness_policy=product.sla.freshness_policy(),
         automation_condition=automation_condition(product),

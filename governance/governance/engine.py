@@ -1,0 +1,214 @@
+"""The policy engine: run every rule over the mesh, apply waivers and the baseline."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+
+from governance.config import WAIVERS_FILE, GovernanceConfig
+from governance.model import MeshGraph
+from governance.yamllines import list_item_lines
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass
+class Violation:
+    rule: str  # stable id, e.g. GOV001
+    severity: Severity
+    target: str  # the asset key or repo-relative file the violation is about
+    message: str  # one line naming the asset/file and what is wrong
+    fix: str
+    file: str = ""  # repo-relative file to annotate
+    line: int = 0
+    waived_by: str = ""  # the waiver's reason when waived
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across unrelated edits (no line numbers): what a baseline remembers."""
+        return f"{self.rule}|{self.target}|{self.message}"
+
+
+@dataclass
+class GateContext:
+    root: Path
+    graph: MeshGraph
+    config: GovernanceConfig
+    today: date = field(default_factory=date.today)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    check: Callable[[GateContext], Iterable[Violation]]
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, name: str, severity: Severity, summary: str):
+    """Register a rule function under a stable id (ids are never reused or renumbered)."""
+
+    def register(function: Callable[[GateContext], Iterable[Violation]]):
+        RULES[id] = Rule(id, name, severity, summary, function)
+        return function
+
+    return register
+
+
+@dataclass
+class GateResult:
+    violations: list[Violation]
+    waived: list[Violation]
+    baselined: list[Violation]
+    load_seconds: float = 0.0
+    rules_seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Violation]:
+        return [v for v in self.violations if v.severity is Severity.WARNING]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+
+def evaluate(context: GateContext, only: set[str] | None = None) -> list[Violation]:
+    import governance.rules  # noqa: F401  (registers every rule)
+
+    overrides = context.config.policy.severity
+    found: list[Violation] = []
+    for rule_def in RULES.values():
+        if only and rule_def.id not in only:
+            continue
+        configured = overrides.get(rule_def.id)
+        if configured == "off":
+            continue
+        for violation in rule_def.check(context):
+            if configured in ("error", "warning"):
+                violation.severity = Severity(configured)
+            found.append(violation)
+    return sorted(found, key=lambda v: (v.rule, v.target, v.message))
+
+
+def _matches(pattern: str, violation: Violation) -> bool:
+    return any(
+        fnmatch.fnmatchcase(candidate, pattern)
+        for candidate in (violation.target, violation.file)
+        if candidate
+    )
+
+
+def apply_waivers(
+    context: GateContext, violations: list[Violation]
+) -> tuple[list[Violation], list[Violation]]:
+    """Split into (kept, waived); expired and unused waivers become violations themselves."""
+    waivers = context.config.waivers.waivers
+    waivers_file = f"governance/{WAIVERS_FILE}"
+    lines = list(
+        list_item_lines(context.config.directory / WAIVERS_FILE, "waivers", "rule").values()
+    )
+    used: set[int] = set()
+    kept, waived = [], []
+    for violation in violations:
+        for index, waiver in enumerate(waivers):
+            if waiver.rule == violation.rule and _matches(waiver.target, violation):
+                used.add(index)
+                if waiver.expires >= context.today:
+                    violation.waived_by = waiver.reason
+                    waived.append(violation)
+                    break
+        else:
+            kept.append(violation)
+    for index, waiver in enumerate(waivers):
+        line = _waiver_line(context, index, lines)
+        if waiver.expires < context.today:
+            kept.append(
+                Violation(
+                    "GOV900", Severity.ERROR, f"{waiver.rule}:{waiver.target}",
+                    f"waiver of {waiver.rule} for '{waiver.target}' expired on "
+                    f"{waiver.expires.isoformat()} (reason was: {waiver.reason})",
+                    "fix the underlying violation and delete the waiver, or agree a new expiry "
+                    "date with the platform team",
+                    waivers_file, line,
+                )
+            )  # fmt: skip
+        elif index not in used:
+            kept.append(
+                Violation(
+                    "GOV901", Severity.WARNING, f"{waiver.rule}:{waiver.target}",
+                    f"waiver of {waiver.rule} for '{waiver.target}' matches no violation",
+                    "delete the waiver: what it excused is fixed", waivers_file, line,
+                )
+            )  # fmt: skip
+    return kept, waived
+
+
+def _waiver_line(context: GateContext, index: int, lines: list[int]) -> int:
+    return lines[index] if index < len(lines) else 0
+
+
+def read_baseline(path: Path) -> set[str]:
+    data = json.loads(path.read_text())
+    return {entry["fingerprint"] for entry in data.get("violations", [])}
+
+
+def write_baseline(path: Path, violations: list[Violation]) -> None:
+    entries = [
+        {"fingerprint": v.fingerprint, "rule": v.rule, "target": v.target} for v in violations
+    ]
+    path.write_text(json.dumps({"violations": entries}, indent=2, sort_keys=True) + "\n")
+
+
+def split_baseline(
+    violations: list[Violation], known: set[str]
+) -> tuple[list[Violation], list[Violation]]:
+    """(new, already known): baseline mode fails only on violations a change introduces."""
+    new = [v for v in violations if v.fingerprint not in known]
+    old = [v for v in violations if v.fingerprint in known]
+    return new, old
+
+
+def run_gate(
+    root: Path,
+    graph: MeshGraph,
+    config: GovernanceConfig,
+    *,
+    today: date | None = None,
+    baseline: set[str] | None = None,
+    load_seconds: float = 0.0,
+    extra: Iterable[Violation] = (),
+) -> GateResult:
+    """Every rule, plus `extra` violations found outside the graph (breaking changes against
+    a base ref), through the same waivers and baseline."""
+    started = time.perf_counter()
+    context = GateContext(root, graph, config, today or date.today())
+    found = sorted([*evaluate(context), *extra], key=lambda v: (v.rule, v.target, v.message))
+    kept, waived = apply_waivers(context, found)
+    baselined: list[Violation] = []
+    if baseline is not None:
+        kept, baselined = split_baseline(kept, baseline)
+    return GateResult(
+        kept, waived, baselined, load_seconds=load_seconds,
+        rules_seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def violation_dict(violation: Violation) -> dict[str, object]:
+    return asdict(violation)

@@ -1,0 +1,150 @@
+"""dbt rules, when the mesh has a dbt project: groups have owners, public models have
+enforced contracts. Read from the project's YAML (no `dbt parse` needed: the gate stays fast
+and works before dbt is installed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from governance.engine import GateContext, Severity, Violation, rule
+
+DBT_DIR = "dbt_project"
+
+
+@dataclass
+class DbtModel:
+    name: str
+    file: str
+    line: int
+    access: str = "protected"
+    group: str = ""
+    contract_enforced: bool = False
+    columns: dict[str, str] = field(default_factory=dict)  # name -> data_type
+    latest_version: str = ""
+    deprecation_date: str = ""
+
+    @property
+    def domain(self) -> str:
+        """The model's group, else the domain folder under models/ (models/<domain>/...)."""
+        if self.group:
+            return self.group
+        parts = Path(self.file).parts
+        return parts[2] if len(parts) > 3 and parts[1] == "models" else ""
+
+
+@dataclass
+class DbtProject:
+    groups: dict[str, tuple[dict[str, Any], str, int]] = field(default_factory=dict)
+    models: dict[str, DbtModel] = field(default_factory=dict)
+
+
+def _loader_with_lines(text: str) -> Any:
+    """safe_load, but every mapping remembers its line under '__line__'."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[str, Any]:
+        mapping = loader.construct_mapping(node, deep=True)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml.load(text, Loader=Loader)
+
+
+def _config(entry: dict[str, Any]) -> dict[str, Any]:
+    config = entry.get("config") or {}
+    return config if isinstance(config, dict) else {}
+
+
+def load_dbt_project(root: Path) -> DbtProject | None:
+    project_dir = root / DBT_DIR
+    if not (project_dir / "dbt_project.yml").is_file():
+        return None
+    project = DbtProject()
+    for path in sorted((project_dir).rglob("*.yml")):
+        if any(part in {"target", "dbt_packages", "logs"} for part in path.parts):
+            continue
+        try:
+            data = _loader_with_lines(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        relative = str(path.relative_to(root))
+        for group in data.get("groups", []) or []:
+            if isinstance(group, dict) and group.get("name"):
+                project.groups[group["name"]] = (group, relative, group["__line__"])
+        for entry in data.get("models", []) or []:
+            if not isinstance(entry, dict) or not entry.get("name"):
+                continue
+            config = _config(entry)
+            contract = config.get("contract") or entry.get("contract") or {}
+            columns = {
+                c["name"]: str(c.get("data_type", ""))
+                for c in entry.get("columns", []) or []
+                if isinstance(c, dict) and c.get("name")
+            }
+            versions = [
+                str(v.get("v")) for v in entry.get("versions", []) or [] if isinstance(v, dict)
+            ]
+            project.models[entry["name"]] = DbtModel(
+                name=entry["name"], file=relative, line=entry["__line__"],
+                access=str(config.get("access") or entry.get("access") or "protected"),
+                group=str(config.get("group") or entry.get("group") or ""),
+                contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
+                columns=columns,
+                latest_version=str(entry.get("latest_version") or (max(versions) if versions else "")),
+                deprecation_date=str(entry.get("deprecation_date") or ""),
+            )  # fmt: skip
+    return project
+
+
+@rule("GOV090", "dbt/group-owners", Severity.ERROR, "dbt groups have owners")
+def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
+    project = load_dbt_project(context.root)
+    if project is None:
+        return
+    for name, (group, file, line) in sorted(project.groups.items()):
+        owner = group.get("owner") or {}
+        if not isinstance(owner, dict) or not (owner.get("name") or owner.get("email")):
+            yield Violation(
+                "GOV090", Severity.ERROR, f"dbt group {name}",
+                f"dbt group '{name}' ({file}) has no owner",
+                "add owner: {name: ..., email: ...} matching the domain's owners in "
+                "governance/domains.yaml",
+                file, line,
+            )  # fmt: skip
+            continue
+        entry = context.config.registry.domains.get(name)
+        email = owner.get("email")
+        if entry is not None and email and email not in entry.owners:
+            yield Violation(
+                "GOV090", Severity.ERROR, f"dbt group {name}",
+                f"dbt group '{name}' ({file}) is owned by {email}, who is not an owner of "
+                f"domain '{name}' in governance/domains.yaml",
+                f"add {email} to domains.{name}.owners, or correct the group's owner",
+                file, line,
+            )  # fmt: skip
+
+
+@rule("GOV091", "dbt/public-contracts", Severity.ERROR, "public dbt models enforce contracts")
+def dbt_public_contracts(context: GateContext) -> Iterator[Violation]:
+    project = load_dbt_project(context.root)
+    if project is None:
+        return
+    for model in sorted(project.models.values(), key=lambda m: m.name):
+        if model.access == "public" and not model.contract_enforced:
+            yield Violation(
+                "GOV091", Severity.ERROR, f"dbt model {model.name}",
+                f"public dbt model '{model.name}' ({model.file}) has no enforced contract",
+                "add config: {contract: {enforced: true}} and data_type for every column, or "
+                "make the model protected",
+                model.file, model.line,
+            )  # fmt: skip
