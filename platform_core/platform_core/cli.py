@@ -194,6 +194,45 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return 0 if all(results.values()) else 1
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
+    import dagster as dg
+
+    from platform_core.monitoring.health import collect_health, render_text, write_html
+    from platform_core.monitoring.storage import monitoring_warehouse
+    from platform_core.monitoring.tenants import default_tenant_directory
+    from platform_core.products.catalog import load_catalog
+
+    root = find_mesh_root()
+    env = current_environment()
+    _dagster_home(root)
+    output = Path(args.output) if args.output else env.mesh_home / "health"
+    warehouse = monitoring_warehouse(env, "monitoring")
+    with dg.DagsterInstance.get() as instance:
+        health = collect_health(
+            instance, load_catalog(root), warehouse, default_tenant_directory(root / "dg.toml")
+        )
+    print(render_text(health))
+    pages = write_html(health, output)
+    print(f"\nHTML: {pages[0]} (+{len(pages) - 1} pages per domain and tenant)")
+    return 0
+
+
+def cmd_waive(args: argparse.Namespace) -> int:
+    """Accept a failed blocking check's data as it is: releases the hold, recorded with a reason."""
+    import getpass
+
+    import dagster as dg
+
+    from platform_core.monitoring.waivers import waive_check
+
+    _dagster_home(find_mesh_root())
+    with dg.DagsterInstance.get() as instance:
+        waive_check(instance, args.asset, args.check, args.reason, args.by or getpass.getuser())
+    print(f"waived {args.asset} {args.check}: {args.reason}")
+    return 0
+
+
 def _add_scale(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants", type=int, default=DEFAULT_SCALE.tenants)
     parser.add_argument("--orders-per-tenant", type=int, default=DEFAULT_SCALE.orders_per_tenant)
@@ -246,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.add_argument("tenant", nargs="?", help="tenant id (new-location)")
     _add_scale(tenants)
     tenants.set_defaults(func=cmd_tenants)
+
+    health = sub.add_parser("health", help="print the mesh health report and write it as HTML")
+    health.add_argument("--output", help="folder for the HTML pages (default .mesh/health)")
+    health.set_defaults(func=cmd_health)
+
+    waive = sub.add_parser("waive", help="waive a failed blocking check (releases the hold)")
+    waive.add_argument("asset", help="asset key, domain/name")
+    waive.add_argument("check", help="check name, e.g. row_count_drop")
+    waive.add_argument("--reason", required=True, help="why the data is acceptable")
+    waive.add_argument("--by", help="who waives it (default: the current user)")
+    waive.set_defaults(func=cmd_waive)
     _register_plugins(sub)
     return parser
 

@@ -14,6 +14,16 @@ import dagster as dg
 
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError
+from platform_core.monitoring import (
+    LocationMonitor,
+    TenantDirectory,
+    build_monitoring_sensors,
+    default_tenant_directory,
+    mesh_monitored_assets,
+    monitored_assets,
+    tenant_pool,
+)
+from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import catalog_for
 from platform_core.products.declaration import load_domain_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
@@ -22,7 +32,7 @@ from platform_core.workspace import platform_mesh_root
 
 
 def automation_sensor(
-    location: str, interval_seconds: int
+    location: str, interval_seconds: int, run_tags: Mapping[str, str] | None = None
 ) -> dg.AutomationConditionSensorDefinition:
     # Dagster's built-in default sensor starts STOPPED; ours runs from the first deploy.
     return dg.AutomationConditionSensorDefinition(
@@ -31,6 +41,7 @@ def automation_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=interval_seconds,
         description=f"Declarative automation for the {location} location's assets.",
+        run_tags=run_tags,
     )
 
 
@@ -82,20 +93,26 @@ def build_domain_definitions(
     schedules: Sequence[Any] = (),
     sensors: Sequence[Any] = (),
     resources: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
+    tenants: TenantDirectory | None = None,
 ) -> dg.Definitions:
     """Definitions for the domain declared in `products_file` (its location has that name).
 
     `dbt_group`: the domain's dbt group; its models in the mesh's dbt project join the location
     (see platform_core.dbt). A domain whose products are all dbt models passes only this.
+    `tenant`: this location serves one tenant (its runs are tagged with it, its steps use the
+    tenant's pool). `tenants`: where monitoring finds tenant contacts, limits and budgets
+    (default: the tenant registry).
     """
     env = current_environment()
     location = _location_name(products_file, dbt_group)
     catalog = catalog_for(products_file or platform_mesh_root())
+    declared = load_domain_products(products_file) if products_file is not None else None
     product_assets: list[Any] = []
     product_checks: list[dg.AssetChecksDefinition] = []
-    if products_file is not None:
+    if declared is not None:
         product_assets, product_checks = build_product_assets(
-            load_domain_products(products_file), implementations, catalog, env
+            declared, implementations, catalog, env, pool=tenant_pool(tenant) if tenant else None
         )
     dbt_resources: dict[str, Any] = {}
     if dbt_group is not None:
@@ -105,12 +122,29 @@ def build_domain_definitions(
         product_assets.extend(dbt.assets)
         dbt_resources = dbt.resources
 
+    monitor = LocationMonitor(
+        location=location,
+        assets=monitored_assets(declared.products if declared else [], product_checks),
+        mesh_assets=mesh_monitored_assets(catalog.products),
+        tenants=tenants
+        if tenants is not None
+        else default_tenant_directory(products_file or platform_mesh_root()),
+        env=env,
+        warehouse=monitoring_warehouse(env, location),
+        tenant=tenant,
+    )
+    run_tags = monitor.run_tags()
+
     return dg.Definitions(
         assets=[*product_assets, *(_with_platform_tags(a, location) for a in assets)],
         asset_checks=[*product_checks, *asset_checks],
         jobs=jobs,
         schedules=schedules,
-        sensors=[automation_sensor(location, env.automation_interval_seconds), *sensors],
+        sensors=[
+            automation_sensor(location, env.automation_interval_seconds, run_tags),
+            *build_monitoring_sensors(monitor, env.automation_interval_seconds),
+            *sensors,
+        ],
         resources={**warehouse_resources(env, location), **dbt_resources, **(resources or {})},
         # Locally one DuckDB file takes one writer at a time and steps are small: in-process
         # avoids a process start per step. Elsewhere compute runs in Snowflake.

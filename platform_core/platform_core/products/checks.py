@@ -101,6 +101,39 @@ def evaluate_not_null(
     )
 
 
+def evaluate_null_fraction(
+    session: WarehouseSession, product: ProductDeclaration
+) -> dg.AssetCheckResult:
+    """Columns with a `max_null_fraction` hold at most that share of NULLs."""
+    limits = {
+        c.name: c.max_null_fraction for c in product.columns if c.max_null_fraction is not None
+    }
+    fractions_sql = ", ".join(f"sum(case when {c} is null then 1 else 0 end)" for c in limits)
+    row = session.fetch(
+        f"select count(*), {fractions_sql} from {qualified(product.domain, product.name)}"
+    )[0]
+    total = int(row[0] or 0)
+    fractions = {
+        column: (int(nulls or 0) / total if total else 0.0)
+        for column, nulls in zip(limits, row[1:], strict=True)
+    }
+    offending = {
+        column: f"{fraction:.1%} > {limits[column]:.1%}"
+        for column, fraction in fractions.items()
+        if fraction > (limits[column] or 0.0)
+    }
+    return dg.AssetCheckResult(
+        passed=not offending,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"NULL share above the limit: {offending}"
+            if offending
+            else f"NULL shares within limits for {len(limits)} columns"
+        ),
+        metadata={f"null_fraction_{c}": round(f, 4) for c, f in fractions.items()},
+    )
+
+
 def previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
     """Row count recorded by the materialization before the latest one."""
     records = instance.fetch_materializations(key, limit=2).records
@@ -112,7 +145,7 @@ def previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | 
 
 
 def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
-    """Blocking asset checks for one product: contract, row-count drop, not-null."""
+    """Blocking asset checks for one product: contract, row-count drop, not-null, null share."""
 
     def check(name: str, description: str) -> Callable[..., dg.AssetChecksDefinition]:
         return dg.asset_check(asset=product.key, name=name, blocking=True, description=description)
@@ -143,4 +176,12 @@ def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition
                 return evaluate_not_null(session, product)
 
         checks.append(not_null)
+    if any(c.max_null_fraction is not None for c in product.columns):
+
+        @check("null_fraction", "Columns with max_null_fraction stay within their NULL share.")
+        def null_fraction(warehouse: Warehouse) -> dg.AssetCheckResult:
+            with warehouse.session() as session:
+                return evaluate_null_fraction(session, product)
+
+        checks.append(null_fraction)
     return checks

@@ -26,6 +26,8 @@ _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _OWNER = re.compile(r"^(team:[a-z][a-z0-9_\-]*|[^@\s]+@[^@\s]+\.[a-z]{2,})$")
 DEFAULT_MIN_ROW_COUNT_RATIO = 0.8
 DEFAULT_FAIL_AFTER = "24h"
+DEFAULT_EXPECTED_RUNTIME = "30m"
+DEFAULT_MAX_RUNTIME = "2h"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -57,6 +59,8 @@ class ColumnContract(_Strict):
     type: str
     description: str = ""
     not_null: bool = False
+    # Largest share of NULLs the column may hold (0.0-1.0); checked by `null_fraction`.
+    max_null_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @field_validator("name")
     @classmethod
@@ -76,8 +80,12 @@ class ColumnContract(_Strict):
 class Sla(_Strict):
     fail_after: str = DEFAULT_FAIL_AFTER
     warn_after: str | None = None
+    # Duration SLA of one materialization: over `expected_runtime` raises a long-running
+    # alert; at `max_runtime` run monitoring stops the run (dagster/max_runtime).
+    expected_runtime: str = DEFAULT_EXPECTED_RUNTIME
+    max_runtime: str = DEFAULT_MAX_RUNTIME
 
-    @field_validator("fail_after", "warn_after")
+    @field_validator("fail_after", "warn_after", "expected_runtime", "max_runtime")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
@@ -87,9 +95,23 @@ class Sla(_Strict):
     def freshness_policy(self) -> dg.FreshnessPolicy:
         fail = parse_duration(self.fail_after)
         warn = parse_duration(self.warn_after) if self.warn_after else None
+        if fail < timedelta(minutes=1):
+            raise ValueError("fail_after must be at least 1m (Dagster's smallest freshness window)")
         if warn is not None and warn >= fail:
             raise ValueError("warn_after must be shorter than fail_after")
         return dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
+
+    @property
+    def expected_runtime_seconds(self) -> int:
+        return int(parse_duration(self.expected_runtime).total_seconds())
+
+    @property
+    def max_runtime_seconds(self) -> int:
+        return int(parse_duration(self.max_runtime).total_seconds())
+
+    def check_runtimes(self) -> None:
+        if self.expected_runtime_seconds >= self.max_runtime_seconds:
+            raise ValueError("expected_runtime must be shorter than max_runtime")
 
 
 class CheckSettings(_Strict):
@@ -265,6 +287,7 @@ def load_domain_products(path: Path) -> DomainProducts:
             )
         try:
             product.sla.freshness_policy()
+            product.sla.check_runtimes()
         except ValueError as exc:
             raise ProductDeclarationError(
                 f"{path}: product '{product.name}', field 'sla'", str(exc), "adjust the windows"

@@ -120,7 +120,11 @@ def _to_arrow(value: object, product: ProductDeclaration) -> pa.Table:
 
 
 def product_asset_attributes(
-    product: ProductDeclaration, kind: str, deps: Sequence[dg.AssetKey], env: Environment
+    product: ProductDeclaration,
+    kind: str,
+    deps: Sequence[dg.AssetKey],
+    env: Environment,
+    pool: str | None = None,
 ) -> dict:
     """The `@dg.asset` arguments every product gets, whoever builds its asset."""
     return dict(
@@ -148,6 +152,7 @@ def product_asset_attributes(
         },
         freshness_policy=product.sla.freshness_policy(),
         automation_condition=automation_condition(product),
+        pool=pool,
     )
 
 
@@ -156,8 +161,9 @@ def _product_asset(
     implementation: ProductImplementation,
     deps: Sequence[dg.AssetKey],
     env: Environment,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
-    attributes = product_asset_attributes(product, implementation.kind, deps, env)
+    attributes = product_asset_attributes(product, implementation.kind, deps, env, pool)
     if implementation.build_asset is not None:
         return implementation.build_asset(product, deps, env, attributes)
     assert implementation.function is not None  # sql/python implementations carry one
@@ -196,7 +202,10 @@ def build_product_assets(
     implementations: Sequence[ProductImplementation],
     catalog: Catalog,
     env: Environment | None = None,
+    pool: str | None = None,
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """`pool`: the concurrency pool of every product's step (a tenant's own location uses its
+    tenant pool, which budgets throttle)."""
     env = env or current_environment()
     source = Path(declared.products[0].source_file).name if declared.products else "products.yaml"
     by_name: dict[str, ProductImplementation] = {}
@@ -229,6 +238,6 @@ def build_product_assets(
             )
         deps = [depend_on_product(ref, product.ref, catalog) for ref in product.inputs]
         deps += [dg.AssetKey(source.split("/")) for source in product.sources]
-        assets.append(_product_asset(product, implementation, deps, env))
+        assets.append(_product_asset(product, implementation, deps, env, pool))
         checks.extend(product_checks(product))
     return assets, checks

@@ -23,6 +23,7 @@ from platform_core.environment import current_environment
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
 from platform_core.tenancy.scheduling import (
     MAX_RETRIES,
+    TENANT_TAG,
     due_tenants,
     partition_changes,
     run_tags,
@@ -278,7 +279,7 @@ def build_cron_sensor(registry_file: Path, job: Any):
 
 def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | None) -> Alert | None:
     """The owners' alert for a failed tenant run, or None while a retry is still to come."""
-    tenant_id = run.tags.get("dagster/partition") or run.tags.get("tenant")
+    tenant_id = run.tags.get("dagster/partition") or run.tags.get(TENANT_TAG)
     if tenant_id is None:
         return None
     attempt = int(run.tags.get("dagster/retry_number", "0"))

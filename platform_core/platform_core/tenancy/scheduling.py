@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from platform_core.monitoring.tenants import TENANT_TAG
 from platform_core.tenancy.registry import IsolationMode, Registry, TenantEntry
 
-TENANT_TAG = "tenant"  # run tag; the instance limits runs per unique value (tag concurrency)
+# TENANT_TAG names a run's tenant: the instance limits runs per unique value (tag
+# concurrency) and monitoring routes the run's alerts to that tenant's contacts.
 MAX_RETRIES = 1
 
 

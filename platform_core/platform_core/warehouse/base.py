@@ -55,6 +55,16 @@ class WarehouseSession(ABC):
     def row_count(self, schema: str, table: str) -> int:
         return int(self.fetch(f"select count(*) from {qualified(schema, table)}")[0][0])
 
+    def literal(self, value: str | float | int | None) -> str:
+        """`value` as a SQL literal (standard quoting; engines with backslash escapes override)."""
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
     def scalar(self, sql: str) -> Any:
         rows = self.fetch(sql)
         return rows[0][0] if rows else None

@@ -52,6 +52,12 @@ class SnowflakeSession(WarehouseSession):
             cursor.execute(sql)
             return list(cursor.fetchall())
 
+    def literal(self, value: str | float | int | None) -> str:
+        # Snowflake string literals treat a backslash as an escape character.
+        if isinstance(value, str):
+            value = value.replace("\\", "\\\\")
+        return super().literal(value)
+
     def write_arrow(self, schema: str, table: str, data: pa.Table) -> None:
         import pyarrow.parquet as pq
 

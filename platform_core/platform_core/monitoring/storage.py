@@ -1,0 +1,21 @@
+"""Where monitoring keeps incidents, deliveries and run costs.
+
+In Snowflake: the `monitoring` schema of the environment's warehouse database. Locally: a
+DuckDB file of its own (`.mesh/mesh_monitoring.duckdb`), because DuckDB takes one writer at a time
+and a run holds the warehouse file for as long as it runs: a long-running alert must be
+recordable exactly while a long run holds the warehouse.
+"""
+
+from __future__ import annotations
+
+from platform_core.environment import Environment
+from platform_core.warehouse.base import Warehouse
+from platform_core.warehouse.duckdb import DuckDBWarehouse
+
+
+def monitoring_warehouse(env: Environment, location: str) -> Warehouse:
+    if env.is_local:
+        return DuckDBWarehouse(path=str(env.mesh_home / "mesh_monitoring.duckdb"))
+    from platform_core.warehouse.resources import warehouse_resources
+
+    return warehouse_resources(env, location)["warehouse"]
