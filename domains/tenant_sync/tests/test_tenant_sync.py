@@ -17,7 +17,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import pandas as pd
 import pytest
-from platform_core.alerts import default_channels, send_alert
+from platform_core.monitoring import AlertRouter, IncidentStore, LogChannel
 from platform_core.sample_data import Scale
 from platform_core.tenancy.definitions import (
     alert_for_failed_run,
@@ -267,10 +267,13 @@ def test_one_tenant_down_fails_only_its_partition_then_a_backfill_recovers_it(
                 {**run.tags, "dagster/max_retries": "1", "dagster/retry_number": "1"}
             )
             alert = alert_for_failed_run(retried, load_registry_file(registry_file), message)
-            assert send_alert(alert, default_channels(warehouse)) == ["log", "warehouse"]
-            alerts = query(warehouse, "select subject, recipients from mesh_alerts.alerts")
-            assert alerts.to_dict("records") == [
-                {"subject": "tenant globex", "recipients": "team:platform, globex-ops@example.com"}
+            router = AlertRouter(warehouse, channels=[LogChannel()])
+            assert router.raise_incident(alert)
+            assert not router.raise_incident(alert)  # the open incident alerts once
+            with warehouse.session() as session:
+                sent = IncidentStore(session).deliveries(alert.incident_key)
+            assert [(d["scope"], d["recipients"]) for d in sent] == [
+                ("tenant:globex", "team:platform,globex-ops@example.com")
             ]
 
             # Recovery: the database is back; a backfill of failed partitions catches up.

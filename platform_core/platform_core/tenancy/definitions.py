@@ -18,8 +18,9 @@ from typing import Any
 
 import dagster as dg
 
-from platform_core.alerts import Alert, default_channels, send_alert
 from platform_core.environment import current_environment
+from platform_core.monitoring import Alert, AlertKind, AlertRouter
+from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
 from platform_core.tenancy.scheduling import (
     MAX_RETRIES,
@@ -207,18 +208,23 @@ def build_sync_checks(
     return checks
 
 
+def _alert_router() -> AlertRouter:
+    """The platform's one alert path (platform_core.monitoring), for this location."""
+    return AlertRouter(monitoring_warehouse(current_environment(), LOCATION))
+
+
 def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) -> None:
     for problem in registry.problems:
         context.log.warning(f"tenant registry entry skipped: {problem}")
-    send_alert(
+    _alert_router().notify(
         Alert(
-            source=LOCATION,
-            subject=f"tenant registry {registry.source}",
-            message="; ".join(str(p) for p in registry.problems),
+            incident_key=f"{LOCATION}:registry:{registry.source}",
+            kind=AlertKind.PLATFORM,
+            title=f"tenant registry {registry.source}: {len(registry.problems)} entries skipped",
             recipients=tuple(OWNERS),
-            severity="warning",
-        ),
-        default_channels(warehouse),
+            scope=f"domain:{LOCATION}",
+            body="; ".join(str(p) for p in registry.problems),
+        )
     )
 
 
@@ -291,14 +297,16 @@ def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | No
     except Exception:
         owners = tuple(OWNERS)
     return Alert(
-        source=LOCATION,
-        subject=f"tenant {tenant_id}",
-        message=f"Sync of tenant '{tenant_id}' failed after {attempt + 1} attempt(s) "
+        incident_key=f"{LOCATION}:run_failure:{tenant_id}",
+        kind=AlertKind.RUN_FAILURE,
+        title=f"tenant {tenant_id}: sync failed after {attempt + 1} attempt(s)",
+        recipients=owners,
+        scope=f"tenant:{tenant_id}",
+        body=f"Sync of tenant '{tenant_id}' failed after {attempt + 1} attempt(s) "
         f"(run {run.run_id}): {error or 'see the run'}. Other tenants are not affected. Fix: "
         f"once the database is reachable, backfill the failed partition(s): "
         "meshctl tenants backfill-failed",
-        recipients=owners,
-        context={"run_id": run.run_id, "tenant": tenant_id},
+        details={"run_id": run.run_id, "tenant": tenant_id},
     )
 
 
@@ -313,7 +321,7 @@ def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
         error = context.failure_event.message if context.failure_event else None
         alert = alert_for_failed_run(context.dagster_run, load_registry(registry_file), error)
         if alert is not None:
-            send_alert(alert, default_channels(warehouse))
+            _alert_router().raise_incident(alert)  # once per open incident
 
     return tenant_sync_failure_alerts
 
