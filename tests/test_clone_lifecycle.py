@@ -95,8 +95,14 @@ def test_platform_location_registers_the_clone_jobs_in_a_branch_deployment(repo_
     branch = {
         **os.environ, "MESH_HOME": str(tmp_path), "SNOWFLAKE_DATABASE": "analytics",
         "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "9",
-        "SNOWFLAKE_USER": "u", "SNOWFLAKE_PASSWORD": "p",
+        "SNOWFLAKE_ACCOUNT": "a", "SNOWFLAKE_USER": "u", "SNOWFLAKE_PASSWORD": "p",
     }  # fmt: skip
+    # As the image build does: the branch target's dbt manifest is prepared before loading.
+    prepared = subprocess.run(
+        [str(BIN / "meshctl"), "dbt-prepare"], env=branch, cwd=repo_root,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
     result = subprocess.run(
         [str(BIN / "python"), "-c", probe], env=branch, cwd=repo_root,
         capture_output=True, text=True,

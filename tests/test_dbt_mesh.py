@@ -5,13 +5,11 @@ import os
 import shutil
 
 import dagster as dg
+import duckdb
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from platform_core.environment import current_environment
 from platform_core.runner import load_mesh_graph
-from platform_core.sample_data import landing_path
 
 from tests.support.processes import BIN
 from tests.test_mesh_end_to_end import query
@@ -33,9 +31,12 @@ def kinds(graph, ref: str) -> set[str]:
 
 def test_python_to_dbt_to_python_edges_cross_locations(graph):
     parents = graph.parents
-    # Python ingestion (platform) -> dbt source -> sales staging model.
+    # Python ingestion (marketing) -> dbt source -> marketing staging model.
+    assert key("marketing/clicks") in parents[key("marketing/stg_marketing__clicks")]
+    assert {"python"} <= kinds(graph, "marketing/clicks")
+    # A platform product (the tenants' entry point) -> dbt source -> sales staging, across
+    # locations.
     assert key("platform/tenant_orders") in parents[key("sales/stg_sales__orders")]
-    assert {"python"} <= kinds(graph, "platform/tenant_orders")
     assert {"dbt"} <= kinds(graph, "sales/stg_sales__orders")
     # dbt ref across groups (marketing -> sales' public orders) is a cross-location edge.
     assert key("sales/orders") in parents[key("marketing/int_marketing__last_touch_orders")]
@@ -96,17 +97,21 @@ def test_failing_dbt_test_blocks_the_downstream_product_in_another_location(repo
 
     env = {**os.environ, "MESH_HOME": str(tmp_path / "mesh"), "DAGSTER_HOME": str(tmp_path)}
     scale = ["--tenants", "2", "--orders-per-tenant", "200"]
-    subprocess.run([str(BIN / "meshctl"), "seed", *scale], env=env, cwd=repo_root, check=True,
-                   capture_output=True)  # fmt: skip
-    orders_file = landing_path(tmp_path / "mesh" / "landing", "orders")
-    orders = pq.read_table(orders_file)
-    status = orders["status"].to_pylist()
-    status[0] = "lost_in_transit"  # not completed, refunded or cancelled
-    pq.write_table(orders.set_column(orders.schema.get_field_index("status"), "status",
-                                     pa.array(status)), orders_file)  # fmt: skip
+    platform = ["tenant_sync/customers", "tenant_sync/products", "tenant_sync/orders",
+                "platform/tenant_orders", "platform/tenant_products", "platform/tenant_customers"]  # fmt: skip
+    landed = subprocess.run(
+        [str(BIN / "meshctl"), "materialize", *scale, "--select", *platform],
+        env=env, cwd=repo_root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    # One order arrives with a status the contract does not know.
+    with duckdb.connect(str(tmp_path / "mesh" / "warehouse.duckdb")) as con:
+        con.execute(
+            "update platform.tenant_orders set status = 'lost_in_transit' "
+            "where order_id = (select min(order_id) from platform.tenant_orders)"
+        )
 
-    select = ["platform/tenant_orders", "platform/tenant_products", "platform/tenant_customers",
-              "sales/stg_sales__orders", "sales/stg_sales__products", "sales/stg_sales__customers",
+    select = ["sales/stg_sales__orders", "sales/stg_sales__products", "sales/stg_sales__customers",
               "sales/int_sales__priced_orders", "sales/orders", "sales/daily_revenue",
               "finance/revenue_forecast"]  # fmt: skip
     result = subprocess.run(

@@ -104,7 +104,9 @@ def test_health_page_in_a_headless_browser(health_pages, tmp_path):
             assert page.title() == "Mesh health"
             sales = page.locator("#domain-sales")
             assert "attention" in sales.locator("h2 .pill").inner_text()
-            assert sales.locator("tbody tr").count() == 3
+            health, _ = health_pages
+            listed = next(d for d in health.domains if d.name == "sales").products
+            assert sales.locator("tbody tr").count() == len(listed) >= 3
             assert "sales/orders: blocking check row_count_drop failed" in sales.inner_text()
             assert page.locator("#tenant-t001 h2 .pill").inner_text() == "over budget"
             bar = page.locator("#tenant-t001 .bar span")

@@ -142,7 +142,7 @@ def test_the_fields_become_schema_and_run_tags(tmp_path):
     acme = loaded.get("acme")
     assert acme.schema == "tenant_acme"
     assert run_tags(acme) == {
-        "tenant": "acme",
+        "mesh/tenant": "acme",
         "dagster/max_runtime": "1200",
         "dagster/max_retries": "1",
         "dagster/retry_strategy": "ALL_STEPS",
@@ -196,7 +196,8 @@ def test_owners_are_alerted_only_when_the_retry_failed_too(tmp_path):
     alert = alert_for_failed_run(retry, loaded, "database unreachable")
     assert alert is not None
     assert alert.recipients == ("team:platform", "ops@acme.example.com")
-    assert "after 2 attempt(s)" in alert.message and "backfill" in alert.message
+    assert "after 2 attempt(s)" in alert.body and "backfill" in alert.body
+    assert alert.scope == "tenant:acme" and alert.kind.value == "run_failure"
 
 
 def test_the_postgres_registry_table_is_validated_the_same_way(tenant_postgres, monkeypatch):
