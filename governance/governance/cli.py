@@ -111,29 +111,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
-    from governance.basetree import load_graph_in_subprocess, materialized_ref
-    from governance.breaking import breaking_changes
-    from governance.config import load_config
-    from governance.impact import (
-        analyse,
-        changed_files_by_location,
-        render_json,
-        render_markdown,
-    )
-    from governance.loader import load_mesh
+    from governance.impact import assess, render_json, render_markdown
 
-    root = _root(args)
     try:
-        config = load_config(root)
-        head = load_mesh(root)
-        with materialized_ref(root, args.base) as tree:
-            base = load_graph_in_subprocess(tree)
-            breaking = breaking_changes(tree, root)
+        impact = assess(_root(args), args.base)
     except MeshError as exc:
         print(f"meshctl impact: {exc}", file=sys.stderr)
         return 2
-    impact = analyse(base, head, config, breaking)
-    impact.changed_files = changed_files_by_location(root, args.base, head)
     render = render_markdown if args.format == "markdown" else render_json
     _write(render(impact), args.output)
     return 1 if (args.fail_on_breaking and impact.breaking) else 0

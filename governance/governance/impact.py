@@ -1,16 +1,36 @@
-"""What a change does to the mesh: new, changed and removed assets between a base graph and
-the working tree, their downstream consumers in other domains, and whom to notify."""
+"""The mesh's one impact model: what a change does to the mesh, asset by asset.
+
+Between a base ref and the working tree: new, changed and removed assets, and why each changed
+(a declared field; `code`, the implementation half of a Python product's code_version; for dbt
+models dbt's `state:modified` rules, see governance.dbt_state: body, config, relation,
+contract, a macro), everything downstream of them in the global graph, the consumers in other
+domains and whom to notify, plus the files changed per location (dbt files under their group's
+location). A change to platform_core, the lock or the root project files changes every asset.
+`meshctl impact` renders it for the pull request; `meshctl preview` rebuilds and diffs exactly
+its changed and downstream assets.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from platform_core.errors import ConfigurationError
+from platform_core.products.code_version import code_part
+
 from governance.config import GovernanceConfig
+from governance.dbt_state import ModelChange
 from governance.engine import Violation
 from governance.model import AssetRecord, MeshGraph
+
+# Files every location's image and behaviour depend on: a change to one changes every asset.
+GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
+GLOBAL_FOLDERS = ("platform_core/",)
+DBT_MODELS = "dbt_project/models/"
+PLATFORM = "platform"  # the reason given when a global file changed
 
 # What counts as a change of an asset's definition (not its position in a file).
 _COMPARED = (
@@ -24,7 +44,7 @@ class AssetChange:
     key: str
     location: str
     status: str  # new | changed | removed
-    fields: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # why: declared fields, code, body, ...
     consumers: list[str] = field(default_factory=list)  # downstream keys in other domains
     notify: list[str] = field(default_factory=list)  # owners + contact of those domains
 
@@ -33,13 +53,21 @@ class AssetChange:
 class Impact:
     changes: list[AssetChange]
     breaking: list[Violation]
-    # location -> files changed in its folder (code changes that alter no declaration, e.g.
-    # a product's SQL, show up here rather than as asset changes)
+    # location -> files changed in its folder (dbt files: under their group's location, other
+    # dbt project files under "dbt_project")
     changed_files: dict[str, list[str]] = field(default_factory=dict)
+    downstream: list[str] = field(default_factory=list)  # affected, not changed themselves
+    everything: bool = False  # platform_core / the lock changed
+    base: str = ""
 
     @property
     def notify(self) -> list[str]:
         return sorted({n for c in self.changes for n in c.notify})
+
+    @property
+    def changed(self) -> list[str]:
+        """Keys to rebuild: new and changed assets (removed ones have nothing to build)."""
+        return sorted(c.key for c in self.changes if c.status != "removed")
 
 
 def _first(records: list[AssetRecord]) -> AssetRecord:
@@ -47,16 +75,39 @@ def _first(records: list[AssetRecord]) -> AssetRecord:
     return (materializable or records)[0]
 
 
-def _changed_fields(old: AssetRecord, new: AssetRecord) -> list[str]:
+def _is_dbt(record: AssetRecord) -> bool:
+    return "dbt" in record.kinds
+
+
+def _changed_fields(
+    old: AssetRecord, new: AssetRecord, dbt: Mapping[str, ModelChange] | None
+) -> list[str]:
     old_d, new_d = asdict(old), asdict(new)
-    return [name for name in _COMPARED if old_d[name] != new_d[name]]
+    fields = [name for name in _COMPARED if old_d[name] != new_d[name]]
+    if _is_dbt(new) and dbt is not None:
+        # dagster-dbt's code_version is the file's checksum (whitespace counts): dbt's
+        # state:modified rules decide instead.
+        change = dbt.get(new.key)
+        fields += change.reasons if change is not None else []
+    elif code_part(old.code_version) != code_part(new.code_version):
+        fields.append("code")
+    elif old.code_version != new.code_version and not fields:
+        fields.append("declaration")
+    return fields
 
 
-def _downstream(graph: MeshGraph, key: str) -> set[str]:
+def _children(graph: MeshGraph) -> dict[str, set[str]]:
     children: dict[str, set[str]] = {}
     for record in graph.all_records():
         for dep in record.deps:
             children.setdefault(dep, set()).add(record.key)
+    return children
+
+
+def _downstream(
+    graph: MeshGraph, key: str, children: dict[str, set[str]] | None = None
+) -> set[str]:
+    children = children if children is not None else _children(graph)
     seen: set[str] = set()
     frontier = [key]
     while frontier:
@@ -67,28 +118,66 @@ def _downstream(graph: MeshGraph, key: str) -> set[str]:
     return seen
 
 
-def changed_files_by_location(root: Path, base_ref: str, graph: MeshGraph) -> dict[str, list[str]]:
-    """Files that differ from `base_ref` (committed or not), grouped by location folder."""
-    listed = subprocess.run(
-        ["git", "diff", "--name-only", base_ref], cwd=root, capture_output=True, text=True
-    ).stdout.split()
-    listed += subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard"], cwd=root, capture_output=True,
-        text=True,
-    ).stdout.split()  # fmt: skip
-    by_location: dict[str, list[str]] = {}
+def _git_lines(root: Path, *args: str) -> list[str]:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ConfigurationError(
+            f"git {' '.join(args)} failed in {root}: {done.stderr.strip()}. Fix: run inside the "
+            "mesh's git checkout and pass an existing --base ref (in CI fetch it first, e.g. "
+            "actions/checkout with fetch-depth: 0)."
+        )
+    return done.stdout.splitlines()
+
+
+def merge_base(root: Path, base_ref: str) -> str:
+    return _git_lines(root, "merge-base", base_ref, "HEAD")[0].strip()
+
+
+def changed_files(root: Path, base_ref: str) -> list[str]:
+    """Files that differ from `base_ref`: commits, staged and unstaged edits, new files."""
+    listed = _git_lines(root, "diff", "--name-only", base_ref)
+    listed += _git_lines(root, "ls-files", "--others", "--exclude-standard")
+    return sorted({f for f in listed if f})
+
+
+def touches_everything(files: list[str]) -> bool:
+    return any(f in GLOBAL_FILES or f.startswith(GLOBAL_FOLDERS) for f in files)
+
+
+def changed_files_by_location(
+    root: Path, base_ref: str, graph: MeshGraph, files: list[str] | None = None
+) -> dict[str, list[str]]:
+    """Files that differ from `base_ref` (committed or not), grouped by location folder; dbt
+    files under dbt_project/models/<group>/ go to the location of that group."""
+    listed = changed_files(root, base_ref) if files is None else files
+    by_location: dict[str, set[str]] = {}
     for location in graph.locations.values():
         prefix = location.path.rstrip("/") + "/"
-        files = sorted({f for f in listed if location.path and f.startswith(prefix)})
-        if files:
-            by_location[location.name] = files
-    return by_location
+        for f in listed:
+            if location.path and f.startswith(prefix):
+                by_location.setdefault(location.name, set()).add(f)
+    for f in listed:
+        if f.startswith(DBT_MODELS):
+            group = f.removeprefix(DBT_MODELS).split("/", 1)[0]
+            by_location.setdefault(group if group in graph.locations else "dbt_project", set()).add(
+                f
+            )
+        elif f.startswith("dbt_project/"):
+            by_location.setdefault("dbt_project", set()).add(f)
+    return {name: sorted(files) for name, files in sorted(by_location.items())}
 
 
 def analyse(
-    base: MeshGraph, head: MeshGraph, config: GovernanceConfig, breaking: list[Violation]
+    base: MeshGraph,
+    head: MeshGraph,
+    config: GovernanceConfig,
+    breaking: list[Violation],
+    dbt: Mapping[str, ModelChange] | None = None,
+    everything: bool = False,
 ) -> Impact:
+    """`dbt`: the state:modified changes of dbt models by key (None: compare code versions)."""
     changes: list[AssetChange] = []
+    head_children, base_children = _children(head), _children(base)
     for key in sorted(set(base.assets) | set(head.assets)):
         old = _first(base.assets[key]) if key in base.assets else None
         new = _first(head.assets[key]) if key in head.assets else None
@@ -102,14 +191,17 @@ def analyse(
             change = AssetChange(key, old.location, "removed")
         else:
             assert old is not None and new is not None
-            changed = _changed_fields(old, new)
+            changed = _changed_fields(old, new, dbt)
+            if everything:
+                changed.append(PLATFORM)
             if not changed:
                 continue
             change = AssetChange(key, new.location, "changed", changed)
         graph = base if change.status == "removed" else head
+        children = base_children if change.status == "removed" else head_children
         consumers = sorted(
             k
-            for k in _downstream(graph, key)
+            for k in _downstream(graph, key, children)
             if k in graph.assets and _first(graph.assets[k]).location != change.location
         )
         change.consumers = consumers
@@ -123,7 +215,53 @@ def analyse(
                 notify.add(entry.contact)
         change.notify = sorted(notify)
         changes.append(change)
-    return Impact(changes, breaking)
+    touched = {c.key for c in changes}
+    below: set[str] = set()
+    for c in changes:
+        if c.status != "removed":
+            below |= _downstream(head, c.key, head_children)
+    materializable = {k for k, records in head.assets.items() if _first(records).materializable}
+    downstream = sorted((below & materializable) - touched)
+    return Impact(changes, breaking, downstream=downstream, everything=everything)
+
+
+def dbt_model_changes(base_tree: Path, root: Path) -> dict[str, ModelChange] | None:
+    """state:modified of the dbt models between two trees (None if either has no dbt project)."""
+    from platform_core.dbt.project import PROJECT_FOLDER, MeshDbtProject
+    from platform_core.environment import current_environment
+
+    from governance.dbt_state import modified_models
+
+    folders = [tree / PROJECT_FOLDER for tree in (base_tree, root)]
+    if not all((folder / "dbt_project.yml").is_file() for folder in folders):
+        return None
+    env = current_environment()
+    base, head = (
+        json.loads(MeshDbtProject(f.resolve(), env.dbt_target).prepare(env).read_text())
+        for f in folders
+    )
+    return {change.key: change for change in modified_models(base, head)}
+
+
+def assess(root: Path, base_ref: str, config: GovernanceConfig | None = None) -> Impact:
+    """The impact of the working tree of `root` against the merge base with `base_ref`."""
+    from governance.basetree import load_graph_in_subprocess, materialized_ref
+    from governance.breaking import breaking_changes
+    from governance.config import load_config
+    from governance.loader import load_mesh
+
+    config = config or load_config(root)
+    base_commit = merge_base(root, base_ref)
+    files = changed_files(root, base_commit)
+    head = load_mesh(root)
+    with materialized_ref(root, base_commit) as tree:
+        base = load_graph_in_subprocess(tree)
+        breaking = breaking_changes(tree, root)
+        dbt = dbt_model_changes(tree, root)
+    impact = analyse(base, head, config, breaking, dbt, touches_everything(files))
+    impact.changed_files = changed_files_by_location(root, base_commit, head, files)
+    impact.base = base_commit
+    return impact
 
 
 def render_markdown(impact: Impact) -> str:
@@ -147,6 +285,12 @@ def render_markdown(impact: Impact) -> str:
         consumers = ", ".join(f"`{k}`" for k in c.consumers) or "-"
         lines.append(f"| `{c.key}` | {c.location} | {what} | {consumers} |")
     lines.append("")
+    if impact.downstream:
+        lines += [
+            f"**Affected downstream** ({len(impact.downstream)}, rebuilt by the preview): "
+            + ", ".join(f"`{k}`" for k in impact.downstream),
+            "",
+        ]
     if impact.changed_files:
         lines += ["**Code changed** (review the products these files implement):", ""]
         for location, files in sorted(impact.changed_files.items()):
@@ -164,6 +308,9 @@ def render_json(impact: Impact) -> str:
             "breaking": [asdict(v) for v in impact.breaking],
             "notify": impact.notify,
             "changed_files": impact.changed_files,
+            "downstream": impact.downstream,
+            "everything": impact.everything,
+            "base": impact.base,
         },
         indent=2,
         default=str,

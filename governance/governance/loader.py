@@ -136,6 +136,7 @@ def records_of(location: str, repo: dg.RepositoryDefinition, root: Path) -> list
                     },
                     source_file=record_file,
                     source_line=0 if declared_in else line,
+                    code_version=spec.code_version or "",
                 )
             )
     return records

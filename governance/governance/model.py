@@ -33,6 +33,7 @@ class AssetRecord:
     metadata: dict[str, str] = field(default_factory=dict)  # declared_in, deprecation_date, ...
     source_file: str = ""  # repo-relative file that declares it
     source_line: int = 0
+    code_version: str = ""  # Dagster's code_version (Python products: declaration-code hashes)
 
     @property
     def visibility(self) -> str:

@@ -26,6 +26,7 @@ from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import qualified
 from platform_core.products.catalog import Catalog, depend_on_product
 from platform_core.products.checks import ROW_COUNT, product_checks
+from platform_core.products.code_version import code_version
 from platform_core.products.declaration import (
     Automation,
     DomainProducts,
@@ -164,6 +165,10 @@ def _product_asset(
     pool: str | None = None,
 ) -> dg.AssetsDefinition:
     attributes = product_asset_attributes(product, implementation.kind, deps, env, pool)
+    # What must change for the data to change; the UI and the preview compare it.
+    attributes["code_version"] = code_version(
+        product, implementation.function or implementation.build_asset
+    )
     if implementation.build_asset is not None:
         return implementation.build_asset(product, deps, env, attributes)
     assert implementation.function is not None  # sql/python implementations carry one
