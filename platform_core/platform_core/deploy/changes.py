@@ -1,6 +1,7 @@
-"""What a branch changes against a base git ref: locations to deploy, assets to re-run.
+"""What a branch changes against a base git ref: the locations to build and deploy.
 
-A minimal asset-level diff (the governance impact analysis can replace it):
+Which assets changed, and what is downstream of them, is the mesh's one impact model
+(governance.impact); this module decides only which location images a pull request rebuilds:
 - platform_core/, the lock file, the root pyproject or dg.toml changed: everything changed;
 - a location's code changed (any file but its products.yaml): every asset of that location;
 - a location's products.yaml changed: the products whose declaration differs (or is new);
@@ -26,7 +27,7 @@ import yaml
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import Location, read_locations
 
-# Files every location's image and behaviour depend on.
+# Files every location's image and behaviour depend on (governance.impact uses the same).
 GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
 GLOBAL_FOLDERS = ("platform_core/",)
 DBT_PROJECT = "dbt_project/"
@@ -103,16 +104,6 @@ class ChangeSet:
             products_changed=set(data["products_changed"]),
             locations=set(data["locations"]),
         )
-
-    def changed_assets(self, producer: Mapping[Any, str]) -> set[Any]:
-        """The AssetKeys (keys of `producer`, asset -> location) this change touches."""
-        return {
-            key
-            for key, location in producer.items()
-            if self.everything
-            or location in self.code_changed
-            or key.to_user_string() in self.products_changed
-        }
 
 
 def _owner(path: str, locations: Iterable[Location], root: Path) -> Location | None:
@@ -197,46 +188,3 @@ def detect_changes(root: Path, base: str) -> ChangeSet:
         known = {loc.name for loc in locations}
         changes.locations |= _dbt_consumers(root, changes.products_changed) & known
     return changes
-
-
-@dataclass(frozen=True)
-class Impact:
-    """Asset keys (as "domain/name") a change touches and everything downstream of them."""
-
-    changed: list[str]
-    downstream: list[str]  # not changed themselves, but re-run because an upstream changed
-
-    @classmethod
-    def of(cls, changes: ChangeSet, graph: Any) -> Impact:
-        """`graph` is a platform_core.runner.MeshGraph of the branch's code."""
-        changed = changes.changed_assets(graph.producer)
-        closure = graph.downstream_closure(changed)
-        return cls(
-            sorted(k.to_user_string() for k in changed),
-            sorted(k.to_user_string() for k in closure - changed),
-        )
-
-
-def render_markdown(changes: ChangeSet, impact: Impact, owners: Mapping[str, list[str]]) -> str:
-    """The pull request comment: what changed, who downstream is affected, what deploys."""
-
-    def rows(keys: list[str]) -> list[str]:
-        return [
-            f"| `{key}` | {', '.join(owners.get(key.split('/', 1)[0], [])) or '-'} |"
-            for key in keys
-        ]
-
-    lines = [
-        "### Mesh impact of this pull request",
-        f"Compared with `{changes.base[:12]}`; {len(changes.files)} files changed.",
-        "",
-        f"**Locations to deploy:** {', '.join(sorted(changes.locations)) or 'none'}",
-        "",
-    ]
-    if impact.changed:
-        lines += ["| changed asset | owners |", "|---|---|", *rows(impact.changed), ""]
-    if impact.downstream:
-        lines += ["| affected downstream | owners |", "|---|---|", *rows(impact.downstream), ""]
-    if not impact.changed:
-        lines.append("No asset changes.")
-    return "\n".join(lines)

@@ -42,18 +42,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
         changes = detect_changes(root, args.base)
     if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
-    else:
-        from platform_core.deploy.changes import Impact, render_markdown
-        from platform_core.products.catalog import load_catalog
-        from platform_core.runner import load_mesh_graph
-
-        impact = Impact.of(changes, load_mesh_graph(root))
-        if args.format == "json":
-            print(json.dumps({**changes.as_json(), **impact.__dict__}, indent=2))
-        else:
-            catalog = load_catalog(root)
-            owners = {p.domain: catalog.owners_of(p.domain) for p in catalog.products.values()}
-            print(render_markdown(changes, impact, owners))
+    else:  # asset-level impact: `meshctl impact` (governance.impact, the one impact model)
+        print(json.dumps(changes.as_json(), indent=2))
     if args.github_output:
         # A workflow's job outputs; location names come from dg.toml (validated identifiers).
         with open(args.github_output, "a") as out:
@@ -109,7 +99,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
         branch=args.branch,
         select=args.select,
     )
-    print(report.render())
+    if args.format == "markdown":
+        text = report.render_markdown()
+    elif args.format == "json":
+        text = json.dumps(report.as_json(), indent=2, default=str)
+    else:
+        text = report.render()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
     return 0 if report.success else 1
 
 
@@ -130,7 +129,7 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
 
     changes = sub.add_parser("changes", help="locations and assets changed against a git ref")
     changes.add_argument("--base", default="origin/main", help="git ref to compare with")
-    changes.add_argument("--format", choices=["locations", "json", "markdown"], default="locations")
+    changes.add_argument("--format", choices=["locations", "json"], default="locations")
     changes.add_argument("--github-output", type=Path, help="append job outputs to this file")
     changes.add_argument(
         "--all", action="store_true", help="every location (a first deploy, a manual run)"
@@ -154,4 +153,6 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     preview.add_argument(
         "--select", nargs="*", help="asset keys to treat as changed (default: from git)"
     )
+    preview.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    preview.add_argument("--output", help="write the report to this file instead of stdout")
     preview.set_defaults(func=cmd_preview)

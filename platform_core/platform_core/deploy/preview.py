@@ -1,9 +1,11 @@
 """`meshctl preview`: a branch deployment for people without Dagster+.
 
 The current git branch gets its own copy of the local warehouse (and of the landed source
-extracts) under `<MESH_HOME>/branches/<branch>/`; what the branch changed, plus everything
-downstream of it, is materialized there; the impact report is printed. The main warehouse is
-only ever read as bytes by the copy.
+extracts) under `<MESH_HOME>/branches/<branch>/`; the assets the mesh's one impact model
+(governance.impact) finds changed, plus everything downstream of them, are materialized
+there; then every changed product and downstream public product is diffed against main's
+table (platform_core.deploy.data_diff, in SQL, main attached read-only). The main warehouse is
+only ever read: copied as bytes, attached read-only for the diff.
 
 The run happens in a child process whose MESH_HOME is the branch folder: definitions bind their
 warehouse resources when they are imported, so a fresh process is the only way to be sure that
@@ -18,16 +20,19 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from platform_core.deploy.changes import ChangeSet, Impact, detect_changes
+from platform_core.deploy.data_diff import TableDiff, table_diff_from_json
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import find_mesh_root
 
 BRANCHES = "branches"
 _RESULT = "MESH_PREVIEW_RESULT "
+MAIN_WAREHOUSE = "MESH_PREVIEW_MAIN_WAREHOUSE"  # read-only baseline of the diff (child only)
 
 
 def branch_slug(name: str) -> str:
@@ -78,28 +83,49 @@ def prepare_branch_home(env: Environment, slug: str) -> Path:
 @dataclass
 class PreviewReport:
     branch: str
-    changes: ChangeSet
+    base: str
     warehouse: Path
     main_warehouse: Path
     changed: list[str]
     downstream: list[str]
     summary: str
     success: bool
+    diffs: list[TableDiff] = field(default_factory=list)
+    impact_markdown: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # impact, rebuild, diff
 
     def render(self) -> str:
+        from platform_core.deploy.diff_report import render_text
+
         lines = [
-            f"Preview of branch '{self.branch}' (compared with {self.changes.base[:12]})",
-            f"  changed files: {len(self.changes.files)}; "
-            f"locations to deploy: {', '.join(sorted(self.changes.locations)) or 'none'}",
+            f"Preview of branch '{self.branch}' (compared with {self.base[:12]})",
             f"  changed assets ({len(self.changed)}): {', '.join(self.changed) or 'none'}",
             f"  downstream ({len(self.downstream)}): {', '.join(self.downstream) or 'none'}",
             f"  warehouse: {self.warehouse}",
             "",
             self.summary or "Nothing to run: the branch changes no asset.",
             "",
-            f"The main warehouse ({self.main_warehouse}) was not touched.",
         ]
+        if self.diffs:
+            lines += [render_text(self.diffs), ""]
+        lines.append(f"The main warehouse ({self.main_warehouse}) was not touched.")
         return "\n".join(lines)
+
+    def render_markdown(self) -> str:
+        from platform_core.deploy.diff_report import render_markdown
+
+        return "\n".join([self.impact_markdown, render_markdown(self.diffs)]).strip() + "\n"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "base": self.base,
+            "changed": self.changed,
+            "downstream": self.downstream,
+            "success": self.success,
+            "seconds": self.seconds,
+            "diffs": [d.as_json() for d in self.diffs],
+        }
 
 
 def run_preview(
@@ -109,22 +135,32 @@ def run_preview(
     if not env.is_local:
         raise ConfigurationError(
             f"meshctl preview works on the local warehouse; this environment is {env.name}. "
-            "Fix: in Dagster+ every pull request gets a branch deployment instead."
+            "Fix: in a branch deployment run `meshctl preview-clone` (diffs inside the clone)."
         )
+    started = time.perf_counter()
+    impact_markdown = ""
     if select:
-        changes = ChangeSet(base="(selected)", files=[], products_changed=set(select))
+        payload: dict[str, Any] = {"changed": sorted(select), "downstream": None}
+        base_commit = "(selected)"
     else:
-        changes = detect_changes(root, base)
+        from governance.impact import assess
+        from governance.impact import render_markdown as impact_markdown_of
+
+        impact = assess(root, base)
+        payload = {"changed": impact.changed, "downstream": impact.downstream}
+        base_commit, impact_markdown = impact.base, impact_markdown_of(impact)
+    assessed = time.perf_counter() - started
     name = branch or current_branch(root)
     home = prepare_branch_home(env, branch_slug(name))
     child_env = {
         **os.environ,
         "MESH_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
+        MAIN_WAREHOUSE: str(env.duckdb_path),
     }
     (home / "dagster_home").mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "platform_core.deploy.preview", json.dumps(changes.as_json())],
+        [sys.executable, "-m", "platform_core.deploy.preview", json.dumps(payload)],
         cwd=root,
         env=child_env,
         capture_output=True,
@@ -139,20 +175,24 @@ def run_preview(
     outcome = json.loads(lines[-1][len(_RESULT) :])
     return PreviewReport(
         branch=name,
-        changes=changes,
+        base=base_commit,
         warehouse=home / env.duckdb_path.name,
         main_warehouse=env.duckdb_path,
         changed=outcome["changed"],
         downstream=outcome["downstream"],
         summary=outcome["summary"],
         success=outcome["success"],
+        diffs=[table_diff_from_json(d) for d in outcome["diffs"]],
+        impact_markdown=impact_markdown,
+        seconds={"impact": round(assessed, 2), **outcome["seconds"]},
     )
 
 
 def _run_in_branch_home(payload: str) -> int:
-    """Child process: load the mesh on the branch copy, run changed + downstream assets."""
+    """Child process: load the mesh on the branch copy, run changed + downstream, diff them."""
     import dagster as dg
 
+    from platform_core.deploy.diff_targets import diff_against_main
     from platform_core.runner import load_mesh_graph, materialize_mesh
 
     env = current_environment()
@@ -161,7 +201,7 @@ def _run_in_branch_home(payload: str) -> int:
             f"Preview worker started outside a branch folder ({env.mesh_home})."
         )
     root = find_mesh_root()
-    changes = ChangeSet.from_json(json.loads(payload))
+    request = json.loads(payload)
     graph = load_mesh_graph(root)
     for location, defs in graph.definitions.items():
         path = getattr(defs.resources.get("warehouse"), "path", None)
@@ -170,20 +210,32 @@ def _run_in_branch_home(payload: str) -> int:
                 f"Location '{location}' writes to {path}, not the branch copy {env.duckdb_path}. "
                 "Fix: resources must come from current_environment()."
             )
-    impact = Impact.of(changes, graph)
-    keys = {dg.AssetKey.from_user_string(k) for k in [*impact.changed, *impact.downstream]}
-    summary, success = "", True
+    changed = {dg.AssetKey.from_user_string(k) for k in request["changed"]} & set(graph.producer)
+    if request["downstream"] is None:
+        downstream = graph.downstream_closure(changed) - changed
+    else:
+        downstream = {dg.AssetKey.from_user_string(k) for k in request["downstream"]}
+        downstream &= set(graph.producer)
+    keys = changed | downstream
+    summary, success, rebuild = "", True, 0.0
     if keys:
+        started = time.perf_counter()
         with dg.DagsterInstance.ephemeral() as instance:
             run = materialize_mesh(root, instance, select=keys, graph=graph)
         summary, success = run.render(), run.success
+        rebuild = time.perf_counter() - started
+    started = time.perf_counter()
+    main = Path(os.environ[MAIN_WAREHOUSE])
+    diffs = diff_against_main(root, graph, main, env.duckdb_path, changed, downstream)
     outcome = {
-        "changed": impact.changed,
-        "downstream": impact.downstream,
+        "changed": sorted(k.to_user_string() for k in changed),
+        "downstream": sorted(k.to_user_string() for k in downstream),
         "summary": summary,
         "success": success,
+        "diffs": [d.as_json() for d in diffs],
+        "seconds": {"rebuild": round(rebuild, 2), "diff": round(time.perf_counter() - started, 2)},
     }
-    print(_RESULT + json.dumps(outcome))
+    print(_RESULT + json.dumps(outcome, default=str))
     return 0
 
 

@@ -15,7 +15,15 @@ from typing import Any, Literal
 
 import dagster as dg
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import IDENTIFIER
@@ -133,6 +141,8 @@ class ProductDeclaration(_Strict):
     cron: str | None = None
     columns: list[ColumnContract] = Field(min_length=1)
     checks: CheckSettings = CheckSettings()
+    # `key:` in YAML: the columns that identify a row (the preview matches rows by them).
+    row_key: list[str] = Field(default=[], validation_alias=AliasChoices("key", "row_key"))
     # Raise `version` when the public interface changes incompatibly (the governance gate
     # treats a removed or retyped column without a new version as a breaking change).
     version: int = Field(default=1, ge=1)
@@ -180,6 +190,13 @@ class ProductDeclaration(_Strict):
         if value is not None and not is_valid_cron_string(value):
             raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * *')")
         return value
+
+    @model_validator(mode="after")
+    def _row_key_columns(self) -> ProductDeclaration:
+        unknown = [c for c in self.row_key if c not in {col.name for col in self.columns}]
+        if unknown:
+            raise ValueError(f"key columns {unknown} are not among the declared columns")
+        return self
 
     @property
     def key(self) -> dg.AssetKey:

@@ -1,0 +1,209 @@
+"""Data diffs of a branch against main: in DuckDB (two files) and inside a Snowflake clone.
+
+Expected figures are recomputed with pandas over both warehouses, never by the diff code.
+"""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlglot
+from markdown_it import MarkdownIt
+from platform_core.deploy.clone_diff import diff_in_clone, keep_baselines
+from platform_core.deploy.data_diff import DiffQueries, Table, diff_tables
+from platform_core.deploy.diff_report import render_markdown, render_text
+from platform_core.sample_data import Scale, write_landing
+from platform_core.warehouse.duckdb import DuckDBSession
+
+# Main's orders, then the branch's change: a filter that drops refunded orders, and a daily
+# table whose `orders` column is retyped (bigint -> double) while its values stay.
+ORDERS = "create or replace table sales.orders as select * from read_parquet('{path}')"
+DROP_REFUNDED = (
+    "create or replace table sales.orders as select * from {base} where status <> 'refunded'"
+)
+DAILY = (
+    "create or replace table sales.daily as select tenant_id, cast(ordered_at as date) as day, "
+    "cast(count(*) as {type}) as orders from sales.orders group by 1, 2"
+)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("landing")
+    write_landing(folder, Scale(tenants=3, orders_per_tenant=200, seed=11))
+    return folder / "tenant_app" / "orders.parquet"
+
+
+@pytest.fixture
+def warehouses(tmp_path, landing) -> tuple[Path, Path]:
+    main, branch = tmp_path / "main.duckdb", tmp_path / "branch.duckdb"
+    with duckdb.connect(str(main)) as con:
+        con.execute("create schema sales")
+        con.execute(ORDERS.format(path=landing))
+        con.execute(DAILY.format(type="bigint"))
+    shutil.copyfile(main, branch)
+    with duckdb.connect(str(branch)) as con:
+        con.execute("create table sales.orders_kept as select * from sales.orders")
+        con.execute(DROP_REFUNDED.format(base="sales.orders_kept"))
+        con.execute("drop table sales.orders_kept")
+        con.execute(DAILY.format(type="double"))
+    return main, branch
+
+
+def frame(path: Path, table: str) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"select * from {table}").df()
+
+
+def diff(branch: Path, main: Path, table: str, key: list[str]):
+    with duckdb.connect(str(branch)) as con:
+        con.execute(f"attach '{main}' as mesh_main (read_only)")
+        session = DuckDBSession(con)
+        return diff_tables(
+            session, f"sales/{table}", Table("sales", table, "mesh_main"),
+            Table("sales", table, "branch"), key,
+        )  # fmt: skip
+
+
+def test_a_filter_dropping_refunded_orders_shows_the_removed_rows_per_tenant(warehouses):
+    main, branch = warehouses
+    report = diff(branch, main, "orders", ["order_id"])
+
+    before, after = frame(main, "sales.orders"), frame(branch, "sales.orders")
+    gone = before[~before["order_id"].isin(after["order_id"])]
+    assert len(gone) > 0 and set(gone["status"]) == {"refunded"}
+    assert (report.base_rows, report.head_rows) == (len(before), len(after))
+    assert (report.added, report.removed, report.changed) == (0, len(gone), 0)
+    expected = gone.groupby("tenant_id").size().to_dict()
+    assert {t: c["removed"] for t, c in report.by_tenant.items()} == expected
+    assert all(c["added"] == c["changed"] == 0 for c in report.by_tenant.values())
+    # The status column lost a value; quantity's sum dropped by the removed rows' quantities.
+    stats = {c.column: c for c in report.columns}
+    assert stats["status"].head.distinct == after["status"].nunique()
+    assert stats["status"].base.distinct == before["status"].nunique()
+    assert stats["quantity"].base.sum - stats["quantity"].head.sum == gone["quantity"].sum()
+    assert report.samples and all(s["change"] == "removed" for s in report.samples)
+    sampled = {s["order_id"] for s in report.samples}
+    assert sampled == set(sorted(gone["order_id"])[: len(sampled)])
+    assert (report.added_columns, report.removed_columns, report.retyped_columns) == ([], [], [])
+
+
+def test_a_retyped_column_shows_in_the_schema_diff(warehouses):
+    main, branch = warehouses
+    report = diff(branch, main, "daily", ["tenant_id", "day"])
+    assert report.retyped_columns == ["orders: BIGINT -> DOUBLE"]
+    before, after = frame(main, "sales.daily"), frame(branch, "sales.daily")
+    merged = before.merge(after, on=["tenant_id", "day"], suffixes=("_main", "_branch"))
+    changed = int((merged["orders_main"] != merged["orders_branch"]).sum())
+    assert report.changed == changed > 0  # fewer orders on days that had refunds
+    vanished = len(before) - len(merged)  # days whose only orders were refunded
+    assert (report.added, report.removed) == (len(after) - len(merged), vanished)
+    assert len(after) == len(merged)
+    text = render_text([report])
+    assert "retyped: orders: BIGINT -> DOUBLE" in text
+
+
+def test_the_markdown_renders_as_tables(warehouses):
+    main, branch = warehouses
+    reports = [diff(branch, main, "orders", ["order_id"]), diff(branch, main, "daily", [])]
+    markdown = render_markdown(reports)
+    html = MarkdownIt("commonmark").enable("table").render(markdown)
+    assert html.count("<table>") >= 3  # summary, per tenant, column statistics
+    assert "<code>sales/orders</code>" in html
+    assert "| `sales/daily` |" in markdown and "no row key declared" in markdown
+    removed = reports[0].removed
+    assert f"0 added, {removed:,} removed, 0 changed" in markdown
+
+
+def test_the_diff_sql_transpiles_to_snowflake_and_parses():
+    queries = DiffQueries(Table("sales", "orders__base"), Table("sales", "orders"), "snowflake")
+    for sql in (
+        queries.key_counts(["order_id"], ["order_id", "status"], by_tenant=True),
+        queries.samples(["order_id"], ["order_id", "status"], 5),
+    ):
+        parsed = sqlglot.parse_one(sql, read="snowflake")
+        assert {t.name for t in parsed.find_all(sqlglot.exp.Table)} == {"orders__base", "orders"}
+        assert all(not t.catalog for t in parsed.find_all(sqlglot.exp.Table))
+
+
+class RecordingConnection:
+    """The connector connection, recording every statement its cursors send."""
+
+    def __init__(self, connection, sent: list[str]) -> None:
+        self._connection, self._sent = connection, sent
+
+    def cursor(self):
+        cursor = self._connection.cursor()
+        execute, sent = cursor.execute, self._sent
+
+        def recording(sql, *args, **kwargs):
+            sent.append(sql)
+            return execute(sql, *args, **kwargs)
+
+        cursor.execute = recording
+        return cursor
+
+
+def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_named(
+    monkeypatch, clean_environment, fakesnow_server, landing
+):
+    import snowflake.connector
+    from platform_core.environment import current_environment
+    from platform_core.warehouse import SnowflakeWarehouse
+
+    monkeypatch.setenv("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "1")
+    monkeypatch.setenv("DAGSTER_CLOUD_PULL_REQUEST_ID", "16")
+    monkeypatch.setenv("SNOWFLAKE_DATABASE", "diffprod")
+    clone = current_environment().warehouse_database
+    assert clone == "DIFFPROD_CLONE_16"
+    # Outside the branch (as `meshctl clone create` does): the clone with production's data.
+    # fakesnow's CREATE DATABASE ... CLONE makes an empty database, so the rows are loaded.
+    orders = pd.read_parquet(landing)
+    with snowflake.connector.connect(
+        account="fakesnow", user="u", password="p", host=fakesnow_server["SNOWFLAKE_HOST"],
+        port=int(fakesnow_server["SNOWFLAKE_PORT"]), protocol="http",
+    ) as con:  # fmt: skip
+        con.cursor().execute(f"create database if not exists {clone}")
+        con.cursor().execute(f"use database {clone}")
+        con.cursor().execute("create schema if not exists sales")
+        con.cursor().execute(
+            "create or replace table sales.orders (order_id integer, tenant_id varchar, "
+            "quantity integer, status varchar)"
+        )
+        rows = orders[["order_id", "tenant_id", "quantity", "status"]].itertuples(index=False)
+        con.cursor().executemany(
+            "insert into sales.orders values (%s, %s, %s, %s)",
+            [(int(a), b, int(c), d) for a, b, c, d in rows],
+        )
+
+    settings = {
+        "account": "fakesnow", "user": "mesh_test", "password": "not-a-secret",
+        "host": "127.0.0.1", "port": int(fakesnow_server["SNOWFLAKE_PORT"]), "protocol": "http",
+    }  # fmt: skip
+    sent: list[str] = []
+    with SnowflakeWarehouse(**settings).session() as session:
+        session.connection = RecordingConnection(session.connection, sent)
+        assert session.scalar("select current_database()") == clone
+        tables = [("sales", "orders")]
+        kept = keep_baselines(session, tables)
+        assert [t.name for t in kept] == ["orders__base"]
+        # The rebuild of the changed product, in the clone.
+        session.replace_table(
+            "sales", "orders", "select * from sales.orders__base where status <> 'refunded'"
+        )
+        (report,) = diff_in_clone(session, tables, {"sales/orders": ["order_id"]})
+
+    gone = orders[orders["status"] == "refunded"]
+    assert (report.base_rows, report.head_rows) == (len(orders), len(orders) - len(gone))
+    assert (report.added, report.removed, report.changed) == (0, len(gone), 0)
+    assert {t: c["removed"] for t, c in report.by_tenant.items()} == (
+        gone.groupby("tenant_id").size().to_dict()
+    )
+    assert sent, "the session sent nothing"
+    for sql in sent:
+        for statement in sqlglot.parse(sql, read="snowflake"):
+            named = {t.catalog.upper() for t in statement.find_all(sqlglot.exp.Table) if t.catalog}
+            assert named <= {clone} and "DIFFPROD" not in named, sql
+        assert "diffprod." not in sql.lower() and "use " not in sql.lower(), sql
