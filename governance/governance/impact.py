@@ -31,6 +31,7 @@ GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
 GLOBAL_FOLDERS = ("platform_core/",)
 DBT_MODELS = "dbt_project/models/"
 PLATFORM = "platform"  # the reason given when a global file changed
+_RAW_SQL = "\n\n#### Raw SQL:"
 
 # What counts as a change of an asset's definition (not its position in a file).
 _COMPARED = (
@@ -83,6 +84,9 @@ def _changed_fields(
     old: AssetRecord, new: AssetRecord, dbt: Mapping[str, ModelChange] | None
 ) -> list[str]:
     old_d, new_d = asdict(old), asdict(new)
+    if _is_dbt(new):  # dagster-dbt appends the raw SQL to the description: the body decides
+        for record in (old_d, new_d):
+            record["description"] = record["description"].split(_RAW_SQL, 1)[0]
     fields = [name for name in _COMPARED if old_d[name] != new_d[name]]
     if _is_dbt(new) and dbt is not None:
         # dagster-dbt's code_version is the file's checksum (whitespace counts): dbt's

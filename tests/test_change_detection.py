@@ -1,0 +1,141 @@
+"""Asset-precise change detection: `meshctl impact` on a copy of the mesh, edit by edit.
+
+dbt models follow dbt's state:modified rules (base and head manifests), Python products their
+code_version; downstream is the global graph's. Each case edits the branch, asks the real
+command (the copy's code on PYTHONPATH), and resets the branch.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import BIN
+from tests.test_preview import copy_mesh, edit, git
+
+DAILY_REVENUE = "dbt_project/models/sales/marts/daily_revenue.sql"
+CUSTOMERS = "dbt_project/models/sales/marts/customers.sql"
+USD_USES = {
+    DAILY_REVENUE: "sum(case when status = 'completed' then amount else 0 end)",
+    CUSTOMERS: "coalesce(sum(case when o.status = 'completed' then o.amount end), 0)",
+}
+COMMIT = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+
+
+@pytest.fixture(scope="module")
+def mesh(repo_root, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("changes")
+    repo = copy_mesh(repo_root, tmp / "mesh")
+    shutil.copytree(
+        repo_root / "governance", repo / "governance",
+        ignore=shutil.ignore_patterns("__pycache__", "tests", "governance"),
+    )  # fmt: skip
+    # A macro a model uses, so that changing the macro has a model to mark.
+    (repo / "dbt_project/macros/usd.sql").write_text(
+        "{% macro usd(expression) %}cast({{ expression }} as numeric(14, 2)){% endmacro %}\n"
+    )
+    git(repo, *COMMIT, "add", "-A")
+    git(repo, *COMMIT, "commit", "-qm", "governance and a macro")
+    git(repo, "checkout", "-q", "-b", "feature")
+    return repo
+
+
+def impact(repo: Path, tmp_path: Path) -> dict:
+    paths = [repo / "platform_core", *sorted((repo / "domains").iterdir())]
+    env = {
+        **os.environ, "MESH_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+    }  # fmt: skip
+    try:
+        done = subprocess.run(
+            [str(BIN / "meshctl"), "impact", "--base", "main", "--format", "json"],
+            cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+    finally:
+        git(repo, "checkout", "-q", "--", ".")
+        git(repo, "clean", "-qfd", "--", "dbt_project/models", "domains")
+
+
+def changed(report: dict) -> dict[str, list[str]]:
+    return {c["key"]: c["fields"] for c in report["changes"]}
+
+
+@pytest.mark.slow
+def test_one_dbt_model_edit_marks_that_model_and_its_downstream(mesh, tmp_path):
+    edit(mesh / DAILY_REVENUE, "when status = 'completed' then amount", "when status in ('completed') then amount")  # fmt: skip
+    report = impact(mesh, tmp_path)
+    assert changed(report) == {"sales/daily_revenue": ["body"]}
+    # Downstream: finance builds on daily_revenue (dbt GMV and billing, the Python forecast).
+    assert report["downstream"] == [
+        "finance/int_finance__monthly_gmv", "finance/revenue_forecast", "finance/tenant_billing",
+    ]  # fmt: skip
+    assert report["changed_files"] == {"sales": [DAILY_REVENUE]}
+
+
+@pytest.mark.slow
+def test_a_whitespace_only_change_marks_nothing(mesh, tmp_path):
+    path = mesh / DAILY_REVENUE
+    text = path.read_text()
+    path.write_text("\n" + text.replace("    ", "        ").replace(",\n", " ,\n") + "\n\n")
+    report = impact(mesh, tmp_path)
+    assert report["changes"] == [] and report["downstream"] == []
+    assert report["changed_files"] == {"sales": [DAILY_REVENUE]}  # listed, changes nothing
+
+
+@pytest.mark.slow
+def test_a_macro_change_marks_the_models_that_use_it(mesh, tmp_path):
+    # Two models use the macro on the base branch (a side branch), then the macro changes.
+    git(mesh, "checkout", "-q", "-b", "uses-macro", "main")
+    for model, expression in USD_USES.items():
+        edit(
+            mesh / model, f"cast({expression} as numeric(14, 2))", f'{{{{ usd("{expression}") }}}}'
+        )
+    git(mesh, *COMMIT, "commit", "-qam", "use the macro")
+    git(mesh, "checkout", "-q", "-b", "macro-change")
+    edit(mesh / "dbt_project/macros/usd.sql", "numeric(14, 2)", "numeric(16, 2)")
+    paths = [mesh / "platform_core", *sorted((mesh / "domains").iterdir())]
+    env = {
+        **os.environ, "MESH_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+    }  # fmt: skip
+    done = subprocess.run(
+        [str(BIN / "meshctl"), "impact", "--base", "uses-macro", "--format", "json"],
+        cwd=mesh, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    git(mesh, "checkout", "-q", "--", ".")
+    git(mesh, "checkout", "-q", "feature")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    marked = {key for key, fields in changed(report).items() if "macro:usd" in fields}
+    assert marked == {"sales/daily_revenue", "sales/customers"}
+    assert set(changed(report)) == marked  # orders, staging: untouched
+    assert "finance/tenant_billing" in report["downstream"]
+
+
+@pytest.mark.slow
+def test_a_python_products_implementation_change_marks_only_that_product(mesh, tmp_path):
+    edit(
+        mesh / "domains/marketing/mesh_marketing/products.py",
+        'return read_landing(p.environment.landing_dir, "ad_spend")',
+        'return read_landing(p.environment.landing_dir, "ad_spend").slice(0)',
+    )
+    # A comment or a docstring is no change of the code.
+    edit(mesh / "domains/marketing/mesh_marketing/products.py", "def clicks(", "def clicks(  ")
+    report = impact(mesh, tmp_path)
+    assert changed(report) == {"marketing/ad_spend": ["code"]}
+    assert "marketing/campaign_spend" in report["downstream"]
+
+
+@pytest.mark.slow
+def test_platform_core_changes_mark_every_asset(mesh, tmp_path):
+    edit(mesh / "platform_core/platform_core/errors.py", "Errors users see.", "Errors.")
+    report = impact(mesh, tmp_path)
+    assert report["everything"] is True
+    fields = changed(report)
+    assert "sales/daily_revenue" in fields and "marketing/ad_spend" in fields
+    assert all("platform" in f for f in fields.values())
