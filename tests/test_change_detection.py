@@ -7,7 +7,6 @@ command (the copy's code on PYTHONPATH), and resets the branch.
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,10 +28,6 @@ COMMIT = ("-c", "user.name=t", "-c", "user.email=t@example.com")
 def mesh(repo_root, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("changes")
     repo = copy_mesh(repo_root, tmp / "mesh")
-    shutil.copytree(
-        repo_root / "governance", repo / "governance",
-        ignore=shutil.ignore_patterns("__pycache__", "tests", "governance"),
-    )  # fmt: skip
     # A macro a model uses, so that changing the macro has a model to mark.
     (repo / "dbt_project/macros/usd.sql").write_text(
         "{% macro usd(expression) %}cast({{ expression }} as numeric(14, 2)){% endmacro %}\n"

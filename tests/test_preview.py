@@ -1,6 +1,7 @@
 """Changed-asset detection against a git base, and `meshctl preview` on a copy of the mesh."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,10 @@ def copy_mesh(repo_root: Path, target: Path) -> Path:
     shutil.copytree(repo_root / "platform_core", target / "platform_core", ignore=IGNORED)
     shutil.copytree(repo_root / "domains", target / "domains", ignore=IGNORED)
     shutil.copytree(
+        repo_root / "governance", target / "governance",
+        ignore=shutil.ignore_patterns("__pycache__", "tests", "governance"),
+    )  # fmt: skip
+    shutil.copytree(
         repo_root / "dbt_project", target / "dbt_project",
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )  # fmt: skip
@@ -58,6 +63,7 @@ def mesh_copy(repo_root, tmp_path) -> Path:
 
 LAST_TOUCH = "dbt_project/models/marketing/intermediate/int_marketing__last_touch_orders.sql"
 WINDOW = 'var("attribution_window_days", 7)'
+ORDERS = "dbt_project/models/sales/marts/orders_v2.sql"
 
 
 def test_a_code_change_touches_its_location_only(mesh_copy):
@@ -150,34 +156,59 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     before = sha256(main_warehouse)
 
     git(mesh_copy, "checkout", "-q", "feature/x")
-    # A narrower attribution window (a dbt model) and a re-tiered declaration of a product
-    # another domain's dbt model reads.
+    # A narrower attribution window (a dbt model), a filter that drops refunded orders (the
+    # public sales/orders) and a re-tiered declaration of a product another domain reads.
     edit(mesh_copy / LAST_TOUCH, WINDOW, 'var("attribution_window_days", 1)')
+    edit(mesh_copy / ORDERS, "from {{ ref('int_sales__priced_orders') }}",
+         "from {{ ref('int_sales__priced_orders') }}\nwhere status <> 'refunded'")  # fmt: skip
     edit(mesh_copy / "domains/platform/mesh_platform/products.yaml", "tier: 1", "tier: 2")
-    preview = meshctl("preview", "--base", "main")
+    preview = meshctl("preview", "--base", "main", "--format", "json")
     assert preview.returncode == 0, preview.stdout + preview.stderr
-    out = preview.stdout
+    report = json.loads(preview.stdout)
 
-    def listed(label: str) -> set[str]:
-        line = next(line for line in out.splitlines() if line.strip().startswith(label))
-        return set(line.split(": ", 1)[1].split(", "))
-
-    assert "Preview of branch 'feature/x'" in out, out
-    assert "locations to deploy: finance, marketing, platform" in out, out
-    # The dbt change touches every marketing asset; the declaration change platform/tenants.
-    changed = listed("changed assets")
-    assert {
-        "marketing/campaign_spend",
-        "marketing/revenue_attribution",
-        "platform/tenants",
-    } <= changed
-    assert not any(key.startswith(("finance/", "sales/")) for key in changed), out
-    assert "platform/tenant_orders" not in changed
-    assert "finance/tenant_billing" in listed("downstream")
-    assert "failed" not in out and "skipped" not in out, out
+    # Exactly the edited assets changed; everything below them is downstream.
+    assert report["changed"] == [
+        "marketing/int_marketing__last_touch_orders", "platform/tenants", "sales/orders",
+    ]  # fmt: skip
+    assert {"marketing/revenue_attribution", "sales/daily_revenue", "finance/tenant_billing"} <= (
+        set(report["downstream"])
+    )
+    assert "marketing/campaign_spend" not in report["downstream"]
+    assert report["success"], report
 
     assert sha256(main_warehouse) == before, "the main warehouse changed"
     branch_warehouse = home / "branches" / "feature-x" / "warehouse.duckdb"
-    assert branch_warehouse.is_file()
     assert attributed_orders(branch_warehouse) < main_attributed  # the branch's code ran there
     assert attributed_orders(main_warehouse) == main_attributed
+
+    # The data diff, recomputed with pandas over both warehouses.
+    diffs = {d["key"]: d for d in report["diffs"]}
+    main_orders = frame(main_warehouse, "sales.orders")
+    branch_orders = frame(branch_warehouse, "sales.orders")
+    gone = main_orders[~main_orders["order_id"].isin(branch_orders["order_id"])]
+    assert set(gone["status"]) == {"refunded"}
+    orders = diffs["sales/orders"]
+    assert (orders["base_rows"], orders["head_rows"]) == (len(main_orders), len(branch_orders))
+    assert (orders["added"], orders["removed"], orders["changed"]) == (0, len(gone), 0)
+    assert {t: c["removed"] for t, c in orders["by_tenant"].items()} == (
+        gone.groupby("tenant_id").size().to_dict()
+    )
+    revenue = diffs["sales/daily_revenue"]  # downstream and public: diffed too
+    main_daily = frame(main_warehouse, "sales.daily_revenue")
+    branch_daily = frame(branch_warehouse, "sales.daily_revenue")
+    merged = main_daily.merge(branch_daily, on=["tenant_id", "order_date"], how="left")
+    assert revenue["row_key"] == ["tenant_id", "order_date"]
+    assert revenue["removed"] == int(merged["orders_y"].isna().sum())
+    refunds = next(c for c in revenue["columns"] if c["column"] == "refunds")
+    assert refunds["head"]["sum"] == 0 and refunds["base"]["sum"] == float(
+        main_daily["refunds"].sum()
+    )
+    assert "marketing/int_marketing__last_touch_orders" not in diffs  # a view: not diffed
+    markdown = meshctl("preview", "--base", "main", "--format", "markdown")
+    assert "### Data diff (branch against main)" in markdown.stdout, markdown.stderr
+    assert "| `sales/orders` |" in markdown.stdout and "## Data mesh impact" in markdown.stdout
+
+
+def frame(warehouse: Path, table: str):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(f"select * from {table}").df()

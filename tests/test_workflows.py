@@ -114,9 +114,12 @@ def test_branch_deployments_create_the_clone_first_and_always_drop_it(repo_root)
     env = drop["steps"][-1]["env"]
     assert env["DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT"] == "1"
     assert env["DAGSTER_CLOUD_PULL_REQUEST_ID"] == "${{ github.event.pull_request.number }}"
-    # The impact comment prefers governance's `meshctl impact`, and falls back.
+    # The impact comment: the preview inside the clone (impact + data diff), which needs the
+    # clone first; the impact model alone if the preview cannot run.
     script = jobs["impact-comment"]["steps"][-1]["run"]
-    assert "meshctl impact" in script and "meshctl changes" in script
+    assert "meshctl preview --in-clone" in script and "meshctl impact" in script
+    assert "create-clone" in jobs["impact-comment"]["needs"]
+    assert jobs["impact-comment"]["steps"][-1]["env"]["DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT"] == "1"
     assert jobs["impact-comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 

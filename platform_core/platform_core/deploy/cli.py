@@ -91,14 +91,16 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from platform_core.deploy.preview import run_preview
+    if args.in_clone:
+        from platform_core.deploy.clone_preview import run_clone_preview
 
-    report = run_preview(
-        find_mesh_root(),
-        base=args.base,
-        branch=args.branch,
-        select=args.select,
-    )
+        report = run_clone_preview(find_mesh_root(), base=args.base)
+    else:
+        from platform_core.deploy.preview import run_preview
+
+        report = run_preview(
+            find_mesh_root(), base=args.base, branch=args.branch, select=args.select
+        )
     if args.format == "markdown":
         text = report.render_markdown()
     elif args.format == "json":
@@ -152,6 +154,11 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
     preview.add_argument("--branch", help="name of the preview (default: the current git branch)")
     preview.add_argument(
         "--select", nargs="*", help="asset keys to treat as changed (default: from git)"
+    )
+    preview.add_argument(
+        "--in-clone",
+        action="store_true",
+        help="in a branch deployment: rebuild and diff inside the pull request's Snowflake clone",
     )
     preview.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     preview.add_argument("--output", help="write the report to this file instead of stdout")

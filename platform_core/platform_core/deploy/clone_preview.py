@@ -1,0 +1,90 @@
+"""`meshctl preview --in-clone`: the preview of a pull request inside its Snowflake clone.
+
+Run with the branch deployment's variables (CI does, after `meshctl clone create` and
+`meshctl dbt-prepare`): the impact model names the changed and downstream assets; their
+tables are kept as zero-copy baselines in the clone, rebuilt there, diffed against the
+baselines, and the baselines dropped. Production is never named: every session is the
+branch's, bound to the clone (see platform_core.deploy.clone_diff).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from platform_core.deploy.clone_diff import diff_in_clone, drop_baselines, keep_baselines
+from platform_core.deploy.diff_targets import diff_targets, row_keys
+from platform_core.deploy.preview import PreviewReport
+from platform_core.environment import current_environment
+from platform_core.errors import ConfigurationError
+from platform_core.identifiers import safe_identifier
+
+
+def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    rows = session.fetch(
+        "select lower(table_schema), lower(table_name) from information_schema.tables "
+        "where table_type = 'BASE TABLE'"
+    )
+    present = {(str(s), str(t)) for s, t in rows}
+    return [t for t in tables if t in present]
+
+
+def run_clone_preview(root: Path, base: str) -> PreviewReport:
+    from governance.impact import assess
+    from governance.impact import render_markdown as impact_markdown
+
+    from platform_core.runner import load_mesh_graph, materialize_mesh
+    from platform_core.warehouse.resources import warehouse_resources
+
+    env = current_environment()
+    if not env.is_branch:
+        raise ConfigurationError(
+            f"meshctl preview --in-clone runs in a branch deployment; this is {env.name}. Fix: "
+            "set DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT=1, DAGSTER_CLOUD_PULL_REQUEST_ID and "
+            "SNOWFLAKE_DATABASE (the workflow does), or run `meshctl preview` locally."
+        )
+    started = time.perf_counter()
+    impact = assess(root, base)
+    graph = load_mesh_graph(root)
+    changed = {dg.AssetKey.from_user_string(k) for k in impact.changed} & set(graph.producer)
+    downstream = {dg.AssetKey.from_user_string(k) for k in impact.downstream}
+    downstream &= set(graph.producer)
+    targets = [k for k in diff_targets(graph, changed, downstream) if len(k.path) == 2]
+    tables = [(safe_identifier(k.path[0]), safe_identifier(k.path[1])) for k in targets]
+    warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
+    assessed = time.perf_counter() - started
+    with warehouse.session() as session:
+        kept = _base_tables(session, tables)
+        keep_baselines(session, kept)
+    started = time.perf_counter()
+    summary, success = "", True
+    if changed or downstream:
+        with dg.DagsterInstance.ephemeral() as instance:
+            run = materialize_mesh(root, instance, select=changed | downstream, graph=graph)
+        summary, success = run.render(), run.success
+    rebuild = time.perf_counter() - started
+    started = time.perf_counter()
+    with warehouse.session() as session:
+        try:
+            diffs = diff_in_clone(session, _base_tables(session, tables), row_keys(root))
+        finally:
+            drop_baselines(session, kept)
+    return PreviewReport(
+        branch=f"pull request {env.pull_request_id}",
+        base=impact.base,
+        warehouse=Path(env.warehouse_database),
+        main_warehouse=Path(f"{env.warehouse_database} (baselines kept in the clone)"),
+        changed=sorted(k.to_user_string() for k in changed),
+        downstream=sorted(k.to_user_string() for k in downstream),
+        summary=summary,
+        success=success,
+        diffs=diffs,
+        impact_markdown=impact_markdown(impact),
+        seconds={
+            "impact": round(assessed, 2),
+            "rebuild": round(rebuild, 2),
+            "diff": round(time.perf_counter() - started, 2),
+        },
+    )
