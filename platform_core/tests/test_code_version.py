@@ -1,0 +1,92 @@
+"""A Python product's code_version and row key: what changes them, what does not."""
+
+import textwrap
+import types
+
+import pytest
+from platform_core.errors import ProductDeclarationError
+from platform_core.products import load_domain_products
+from platform_core.products.code_version import code_part, code_version
+
+PRODUCTS = """\
+domain: sales
+products:
+  - name: orders
+    description: One row per order.
+    owners: [team:sales]
+    visibility: public
+    key: [order_id]
+    columns:
+      - {name: order_id, type: integer}
+      - {name: amount, type: decimal}
+"""
+
+MODULE = '''
+from platform_core.identifiers import qualified
+
+def helper(x):
+    return x + 1
+
+def orders(p):
+    """Orders."""
+    return helper(1)
+'''
+
+
+def implementation(tmp_path, source: str, folder: str, name: str = "mesh_fixture_products"):
+    """`orders` from a module written to a file (inspect reads the source, as for products);
+    every version under the same module name, as a product's module keeps its name."""
+    (tmp_path / folder).mkdir()
+    path = tmp_path / folder / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    exec(compile(path.read_text(), str(path), "exec"), module.__dict__)
+    import sys
+
+    sys.modules[name] = module
+    return module.orders
+
+
+@pytest.fixture
+def declaration(tmp_path):
+    path = tmp_path / "products.yaml"
+    path.write_text(PRODUCTS)
+    return load_domain_products(path).products[0]
+
+
+def test_comments_docstrings_and_layout_leave_the_version_alone(tmp_path, declaration):
+    before = code_version(declaration, implementation(tmp_path, MODULE, "m1"))
+    reformatted = MODULE.replace('"""Orders."""', '"""Orders, documented."""').replace(
+        "return helper(1)", "# a comment\n    return helper( 1 )"
+    )
+    assert code_version(declaration, implementation(tmp_path, reformatted, "m2")) == before
+
+
+def test_the_function_or_the_code_it_calls_changes_the_code_half(tmp_path, declaration):
+    before = code_version(declaration, implementation(tmp_path, MODULE, "m3"))
+    own = code_version(
+        declaration, implementation(tmp_path, MODULE.replace("helper(1)", "helper(2)"), "m4")
+    )
+    called = code_version(
+        declaration, implementation(tmp_path, MODULE.replace("x + 1", "x + 2"), "m5")
+    )
+    assert code_part(own) != code_part(before) and code_part(called) != code_part(before)
+    assert own.split("-")[0] == before.split("-")[0]  # the declaration half is unchanged
+
+
+def test_the_declaration_changes_only_the_declaration_half(tmp_path, declaration):
+    function = implementation(tmp_path, MODULE, "m6")
+    before = code_version(declaration, function)
+    after = code_version(declaration.model_copy(update={"tier": 3}), function)
+    assert code_part(after) == code_part(before) and after != before
+    assert declaration.row_key == ["order_id"]
+
+
+def test_a_row_key_naming_an_undeclared_column_is_a_clear_error(tmp_path):
+    path = tmp_path / "products.yaml"
+    path.write_text(PRODUCTS.replace("key: [order_id]", "key: [order_no]"))
+    with pytest.raises(ProductDeclarationError) as error:
+        load_domain_products(path)
+    message = str(error.value)
+    assert str(path) in message and "orders" in message and "order_no" in message
