@@ -217,7 +217,15 @@ def diff_tables(
             if base_types[c].warehouse_type.lower() != head_types[c].warehouse_type.lower()
         ],
     )
-    comparable = [head_types[c] for c in common]
+    # Sums only where both sides are numbers (a retyped column may not be on one side).
+    comparable = [
+        head_types[c]
+        if base_types[c].logical_type in NUMERIC
+        else ColumnInfo(c, head_types[c].warehouse_type, "string")
+        for c in common
+    ]
+    if not comparable:  # nothing in common to compare: the schema diff says it all
+        return diff
     before = _stats_of(session.fetch(queries.stats(base, comparable))[0], comparable)
     after = _stats_of(session.fetch(queries.stats(head, comparable))[0], comparable)
     for name in common:
