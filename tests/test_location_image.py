@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from platform_core.deploy import image_context, topology
+from mesh_tooling.manifests import image_context, topology
 
 
 def docker_daemon_usable() -> bool:
