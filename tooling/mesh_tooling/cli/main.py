@@ -189,8 +189,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
     import dagster as dg
     from platform_core.monitoring.storage import monitoring_warehouse
-    from platform_core.monitoring.tenants import default_tenant_directory
     from platform_core.products.catalog import load_catalog
+    from platform_core.tenancy.directory import default_tenant_directory
 
     from mesh_tooling.health_report import collect_health, render_text, write_html
 
