@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import sqlglot
 from markdown_it import MarkdownIt
-from platform_core.deploy.clone_diff import diff_in_clone, keep_baselines
-from platform_core.deploy.data_diff import DiffQueries, Table, diff_tables
-from platform_core.deploy.diff_report import render_markdown, render_text
-from platform_core.sample_data import Scale, write_landing
+from mesh_tooling.preview.clone_diff import diff_in_clone, keep_baselines
+from mesh_tooling.preview.data_diff import DiffQueries, Table, diff_tables
+from mesh_tooling.preview.diff_report import render_markdown, render_text
+from mesh_tooling.sample.data import Scale, write_landing
 from platform_core.warehouse.duckdb import DuckDBSession
 
 # Main's orders, then the branch's change: a filter that drops refunded orders, and a daily

@@ -18,7 +18,7 @@ COMMENT_MARKER = "<!-- mesh-impact -->"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from platform_core.deploy.topology import stale_manifests, write_manifests
+    from mesh_tooling.manifests.topology import stale_manifests, write_manifests
 
     root = find_mesh_root()
     if args.check:
@@ -32,7 +32,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    from platform_core.deploy.changes import ChangeSet, detect_changes
+    from mesh_tooling.preview.changes import ChangeSet, detect_changes
 
     root = find_mesh_root()
     if args.all:
@@ -92,11 +92,11 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     if args.in_clone:
-        from platform_core.deploy.clone_preview import run_clone_preview
+        from mesh_tooling.preview.clone_preview import run_clone_preview
 
         report = run_clone_preview(find_mesh_root(), base=args.base)
     else:
-        from platform_core.deploy.preview import run_preview
+        from mesh_tooling.preview.branch import run_preview
 
         report = run_preview(
             find_mesh_root(), base=args.base, branch=args.branch, select=args.select

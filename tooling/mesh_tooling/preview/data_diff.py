@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlglot
-
 from platform_core.identifiers import safe_identifier
 from platform_core.warehouse.base import ColumnInfo, WarehouseSession
 

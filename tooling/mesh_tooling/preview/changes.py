@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import Location, read_locations
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from platform_core.deploy.data_diff import Table, TableDiff, diff_tables
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import WarehouseSession
+
+from mesh_tooling.preview.data_diff import Table, TableDiff, diff_tables
 
 BASE_SUFFIX = "__base"
 

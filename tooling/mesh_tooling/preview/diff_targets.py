@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-
-from platform_core.deploy.data_diff import Table, TableDiff, diff_tables
 from platform_core.identifiers import safe_identifier
+
+from mesh_tooling.preview.data_diff import Table, TableDiff, diff_tables
 
 MAIN = "mesh_main"  # the main warehouse's catalog name inside the branch session
 
@@ -27,7 +27,6 @@ def row_keys(root: Path) -> dict[str, list[str]]:
     keys: dict[str, list[str]] = {}
     try:
         from governance.dbt_state import unique_keys
-
         from platform_core.dbt.project import mesh_dbt_project
         from platform_core.environment import current_environment
 
@@ -74,7 +73,6 @@ def diff_against_main(
 ) -> list[TableDiff]:
     """Diff the preview's tables in the branch DuckDB file against main's, attached read-only."""
     import duckdb
-
     from platform_core.warehouse.duckdb import DuckDBSession
 
     keys = row_keys(root)

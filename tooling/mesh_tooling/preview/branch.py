@@ -4,7 +4,7 @@ The current git branch gets its own copy of the local warehouse (and of the land
 extracts) under `<MESH_HOME>/branches/<branch>/`; the assets the mesh's one impact model
 (governance.impact) finds changed, plus everything downstream of them, are materialized
 there; then every changed product and downstream public product is diffed against main's
-table (platform_core.deploy.data_diff, in SQL, main attached read-only). The main warehouse is
+table (mesh_tooling.preview.data_diff, in SQL, main attached read-only). The main warehouse is
 only ever read: copied as bytes, attached read-only for the diff.
 
 The run happens in a child process whose MESH_HOME is the branch folder: definitions bind their
@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from platform_core.deploy.data_diff import TableDiff, table_diff_from_json
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import find_mesh_root
+
+from mesh_tooling.preview.data_diff import TableDiff, table_diff_from_json
 
 BRANCHES = "branches"
 _RESULT = "MESH_PREVIEW_RESULT "
@@ -95,7 +96,7 @@ class PreviewReport:
     seconds: dict[str, float] = field(default_factory=dict)  # impact, rebuild, diff
 
     def render(self) -> str:
-        from platform_core.deploy.diff_report import render_text
+        from mesh_tooling.preview.diff_report import render_text
 
         lines = [
             f"Preview of branch '{self.branch}' (compared with {self.base[:12]})",
@@ -112,7 +113,7 @@ class PreviewReport:
         return "\n".join(lines)
 
     def render_markdown(self) -> str:
-        from platform_core.deploy.diff_report import render_markdown
+        from mesh_tooling.preview.diff_report import render_markdown
 
         return "\n".join([self.impact_markdown, render_markdown(self.diffs)]).strip() + "\n"
 
@@ -160,7 +161,7 @@ def run_preview(
     }
     (home / "dagster_home").mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "platform_core.deploy.preview", json.dumps(payload)],
+        [sys.executable, "-m", "mesh_tooling.preview.branch", json.dumps(payload)],
         cwd=root,
         env=child_env,
         capture_output=True,
@@ -192,8 +193,8 @@ def _run_in_branch_home(payload: str) -> int:
     """Child process: load the mesh on the branch copy, run changed + downstream, diff them."""
     import dagster as dg
 
-    from platform_core.deploy.diff_targets import diff_against_main
-    from platform_core.runner import load_mesh_graph, materialize_mesh
+    from mesh_tooling.preview.diff_targets import diff_against_main
+    from mesh_tooling.runner import load_mesh_graph, materialize_mesh
 
     env = current_environment()
     if env.mesh_home.parent.name != BRANCHES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from platform_core.deploy.data_diff import TableDiff
+from mesh_tooling.preview.data_diff import TableDiff
 
 
 def _rows(diff: TableDiff) -> str:

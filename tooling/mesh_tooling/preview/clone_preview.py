@@ -4,7 +4,7 @@ Run with the branch deployment's variables (CI does, after `meshctl clone create
 `meshctl dbt-prepare`): the impact model names the changed and downstream assets; their
 tables are kept as zero-copy baselines in the clone, rebuilt there, diffed against the
 baselines, and the baselines dropped. Production is never named: every session is the
-branch's, bound to the clone (see platform_core.deploy.clone_diff).
+branch's, bound to the clone (see mesh_tooling.preview.clone_diff).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import dagster as dg
-
-from platform_core.deploy.clone_diff import diff_in_clone, drop_baselines, keep_baselines
-from platform_core.deploy.diff_targets import diff_targets, row_keys
-from platform_core.deploy.preview import PreviewReport
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
+
+from mesh_tooling.preview.branch import PreviewReport
+from mesh_tooling.preview.clone_diff import diff_in_clone, drop_baselines, keep_baselines
+from mesh_tooling.preview.diff_targets import diff_targets, row_keys
 
 
 def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -34,9 +34,9 @@ def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]
 def run_clone_preview(root: Path, base: str) -> PreviewReport:
     from governance.impact import assess
     from governance.impact import render_markdown as impact_markdown
-
-    from platform_core.runner import load_mesh_graph, materialize_mesh
     from platform_core.warehouse.resources import warehouse_resources
+
+    from mesh_tooling.runner import load_mesh_graph, materialize_mesh
 
     env = current_environment()
     if not env.is_branch:
