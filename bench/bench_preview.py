@@ -66,9 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--orders-per-tenant", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="2 tenants x 200 orders")
+    parser.add_argument("--smoke", action="store_true", help="2 tenants x 300 orders")
     args = parser.parse_args()
-    tenants, orders = (2, 200) if args.smoke else (args.tenants, args.orders_per_tenant)
+    tenants, orders = (2, 300) if args.smoke else (args.tenants, args.orders_per_tenant)
     with tempfile.TemporaryDirectory(prefix="bench-preview-") as folder:
         repo = copy_mesh(Path(folder) / "mesh")
         paths = [repo / "platform_core", *sorted((repo / "domains").iterdir())]
