@@ -207,7 +207,7 @@ class Impact:
 
     @classmethod
     def of(cls, changes: ChangeSet, graph: Any) -> Impact:
-        """`graph` is a mesh_tooling.runner.MeshGraph of the branch's code."""
+        """`graph` is a mesh_tooling.runner.LoadedMesh of the branch's code."""
         changed = changes.changed_assets(graph.producer)
         closure = graph.downstream_closure(changed)
         return cls(
