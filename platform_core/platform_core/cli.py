@@ -122,7 +122,7 @@ def _default_signals() -> None:
 
 
 def cmd_products(args: argparse.Namespace) -> int:
-    from platform_core.products.catalog import load_catalog
+    from platform_core.catalog import load_catalog
 
     catalog = load_catalog(find_mesh_root())
     for ref, product in sorted(catalog.products.items()):
@@ -201,7 +201,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from platform_core.monitoring.health import collect_health, render_text, write_html
     from platform_core.monitoring.storage import monitoring_warehouse
     from platform_core.monitoring.tenants import default_tenant_directory
-    from platform_core.products.catalog import load_catalog
+    from platform_core.catalog import load_catalog
 
     root = find_mesh_root()
     env = current_environment()

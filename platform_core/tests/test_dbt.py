@@ -13,7 +13,7 @@ from platform_core.dbt.project import MeshDbtProject, mesh_dbt_project
 from platform_core.dbt.translator import MeshDbtTranslator
 from platform_core.environment import current_environment, detect_environment
 from platform_core.errors import DbtProjectError, ProductDeclarationError
-from platform_core.products.catalog import load_catalog
+from platform_core.catalog import load_catalog
 from platform_core.products.declaration import Visibility
 
 

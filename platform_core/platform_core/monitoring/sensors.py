@@ -141,6 +141,8 @@ class LocationMonitor:
     tenant: str | None = None  # a location dedicated to one tenant
     rates: CostRates = field(default_factory=CostRates)
     channels: Sequence | None = None  # None: from the environment (see channels.py)
+    # Jobs that alert their own failures (tenant sync names the tenant and the backfill fix).
+    self_alerting_jobs: frozenset[str] = frozenset()
 
     @property
     def scope(self) -> str:
@@ -593,6 +595,8 @@ def build_monitoring_sensors(monitor: LocationMonitor, interval_seconds: int) ->
     )
     def run_failure_alerts(context: dg.RunFailureSensorContext):
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+        if run.job_name in monitor.self_alerting_jobs:
+            return dg.SkipReason(f"{run.job_name} alerts its own failures")
         if will_retry(run, context.instance):
             return dg.SkipReason(f"run {run.run_id} will be retried; alerting after the last try")
         errors = [

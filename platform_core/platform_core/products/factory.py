@@ -133,9 +133,7 @@ def product_asset_attributes(
         description=product.description,
         owners=product.owners,
         group_name=product.domain,
-        tags={
-            "domain": product.domain,
-            "code_location": product.domain,
+        tags={  # domain and code_location: the location's root (platform_core.definitions)
             "visibility": product.visibility.value,
             "tier": str(product.tier),
         },
