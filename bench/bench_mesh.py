@@ -44,9 +44,9 @@ def run_sql_directly(home: Path) -> float:
     straight on DuckDB, no Dagster."""
     import dagster as dg
     import pyarrow as pa
+    from platform_core.catalog import load_catalog
     from platform_core.dbt.project import dbt_executable
     from platform_core.environment import detect_environment
-    from platform_core.catalog import load_catalog
     from platform_core.products.factory import ProductContext
     from platform_core.runner import _topological
     from platform_core.warehouse import DuckDBWarehouse

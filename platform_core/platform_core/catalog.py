@@ -15,7 +15,7 @@ import yaml
 
 from platform_core.dbt.catalog import dbt_product_declarations
 from platform_core.dbt.project import PROJECT_FOLDER, mesh_dbt_project
-from platform_core.declarations import declaration_documents
+from platform_core.declaration_yaml import declaration_documents
 from platform_core.environment import current_environment
 from platform_core.errors import DbtProjectError, ProductDeclarationError
 from platform_core.products.catalog import BrokenDomain, Catalog

@@ -198,10 +198,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
     import dagster as dg
 
+    from platform_core.catalog import load_catalog
     from platform_core.monitoring.health import collect_health, render_text, write_html
     from platform_core.monitoring.storage import monitoring_warehouse
     from platform_core.monitoring.tenants import default_tenant_directory
-    from platform_core.catalog import load_catalog
 
     root = find_mesh_root()
     env = current_environment()

@@ -23,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 
+from platform_core.catalog import catalog_for
 from platform_core.components.data_products import product_definitions
 from platform_core.declarations import declaration_files
 from platform_core.environment import Environment, current_environment
@@ -37,7 +38,6 @@ from platform_core.monitoring import (
     tenant_pool,
 )
 from platform_core.monitoring.storage import monitoring_warehouse
-from platform_core.catalog import catalog_for
 from platform_core.products.catalog import Catalog
 from platform_core.products.declaration import ProductDeclaration, load_domain_products
 from platform_core.products.factory import ProductImplementation
@@ -164,9 +164,7 @@ def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.De
     defs = dg.load_from_defs_folder(path_within_project=project_dir)
     files = declaration_files(project_dir, root_module)
     products = _own_products(catalog_for(project_dir), files) if files else []
-    return with_platform_defaults(
-        defs, location, products=products, near=project_dir, **defaults
-    )
+    return with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)
 
 
 # --- the same root built from code --------------------------------------------------------

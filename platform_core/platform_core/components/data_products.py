@@ -23,10 +23,10 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from platform_core.catalog import catalog_for
 from platform_core.declarations import DEFS_FILE
 from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import IDENTIFIER
-from platform_core.catalog import catalog_for
 from platform_core.products.declaration import DomainProductsSpec, ProductSpec, declared_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
 

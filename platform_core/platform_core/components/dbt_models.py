@@ -24,8 +24,8 @@ class DbtModels(dg.Component, dg.Resolvable, dg.Model):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         # dagster_dbt costs ~1.7 s to import: only locations with dbt models pay it.
-        from platform_core.dbt.assets import dbt_slice
         from platform_core.catalog import catalog_for
+        from platform_core.dbt.assets import dbt_slice
 
         models = dbt_slice(self.group, catalog=catalog_for(context.path))
         return dg.Definitions(assets=models.assets, resources=models.resources)

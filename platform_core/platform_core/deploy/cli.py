@@ -43,8 +43,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
     if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
     else:
-        from platform_core.deploy.changes import Impact, render_markdown
         from platform_core.catalog import load_catalog
+        from platform_core.deploy.changes import Impact, render_markdown
         from platform_core.runner import load_mesh_graph
 
         impact = Impact.of(changes, load_mesh_graph(root))

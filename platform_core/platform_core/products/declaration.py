@@ -21,7 +21,8 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from platform_core.declarations import DATA_PRODUCTS_TYPE, declaration_documents, node_line
+from platform_core.declaration_yaml import declaration_documents, node_line
+from platform_core.declarations import DATA_PRODUCTS_TYPE
 from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import IDENTIFIER
 from platform_core.warehouse.types import LOGICAL_TYPES
