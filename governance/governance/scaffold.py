@@ -1,7 +1,7 @@
 """`meshctl new-domain`: a new code location that passes the gate and its tests at once.
 
-Writes the package (pyproject, products.yaml with an example public product, products.py,
-definitions.py, a test) and registers the location everywhere the gate compares: workspace.yaml,
+Writes the package (pyproject, defs/products/defs.yaml declaring an example public product,
+its function beside it, definitions.py, a test) and registers the location everywhere the gate compares: workspace.yaml,
 dg.toml, the root pyproject (uv workspace dependency), governance/domains.yaml, CODEOWNERS and
 the deployment's location list when there is one. Edits to shared files are appends, so the
 files' comments and order survive."""
@@ -96,22 +96,25 @@ code_location_name = "{name}"
 PRODUCTS_YAML = """\
 # Data products of the {name} domain. Public products are the domain's interface to the mesh:
 # owners, a description, a column contract and an SLA (the governance gate checks all of them).
-domain: {name}
-products:
-  - name: example
-    description: One row per example item; replace with the {name} domain's first real product.
-    owners: {owners}
-    visibility: public
-    tier: 3
-    sla: {{fail_after: 24h}}
-    columns:
-      - {{name: item_id, type: integer, not_null: true, description: "Item id."}}
-      - {{name: label, type: string, not_null: true, description: "Human-readable label."}}
+# `dg check yaml` validates this file; the functions are the Python files beside it.
+type: platform_core.components.DataProducts
+attributes:
+  domain: {name}
+  products:
+    - name: example
+      description: One row per example item; replace with the {name} domain's first real product.
+      owners: {owners}
+      visibility: public
+      tier: 3
+      sla: {{fail_after: 24h}}
+      columns:
+        - {{name: item_id, type: integer, not_null: true, description: "Item id."}}
+        - {{name: label, type: string, not_null: true, description: "Human-readable label."}}
 """
 
 PRODUCTS_PY = '''\
 """{title} products. Read other domains' public products by key only (add them to inputs:
-in products.yaml and use p.ref("domain/name") in SQL); never import another domain."""
+in defs.yaml and use p.ref("domain/name") in SQL); never import another domain."""
 
 import pyarrow as pa
 
@@ -124,14 +127,11 @@ def example(p: ProductContext) -> pa.Table:
 '''
 
 DEFINITIONS_PY = '''\
-"""The {name} domain's code location."""
+"""The {name} domain's code location: its defs/ folder, with the platform's defaults."""
 
-from pathlib import Path
+from platform_core import location_definitions
 
-from {package} import products
-from platform_core import build_domain_definitions
-
-defs = build_domain_definitions(Path(__file__).with_name("products.yaml"), [products.example])
+defs = location_definitions(__file__)
 '''
 
 TEST_PY = '''\
@@ -167,8 +167,10 @@ def _write_package(root: Path, domain: NewDomain) -> list[Path]:
     files = {
         base / "pyproject.toml": PYPROJECT,
         package / "__init__.py": '"""The {name} domain."""\n',
-        package / "products.yaml": PRODUCTS_YAML,
-        package / "products.py": PRODUCTS_PY,
+        package / "defs" / "__init__.py": "",
+        package / "defs" / "products" / "__init__.py": "",
+        package / "defs" / "products" / "defs.yaml": PRODUCTS_YAML,
+        package / "defs" / "products" / "example.py": PRODUCTS_PY,
         package / "definitions.py": DEFINITIONS_PY,
         base / "tests" / f"test_{domain.name}_location.py": TEST_PY,
     }

@@ -79,7 +79,8 @@ def test_reports_sarif_junit_and_terminal(tmp_path):
     [finding] = [r for r in run["results"] if r["ruleId"] == "GOV011"]
     location = finding["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"].endswith("defs/products/defs.yaml")
-    assert location["region"]["startLine"] == 3
+    lines = (m.root / location["artifactLocation"]["uri"]).read_text().splitlines()
+    assert location["region"]["startLine"] == lines.index("  - name: orders") + 1
     assert "GOV011" in {r["id"] for r in run["tool"]["driver"]["rules"]}
     suite = ET.fromstring(render_junit(result))
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
