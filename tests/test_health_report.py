@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mesh_tooling.health_report import collect_health, render_text, write_html
 from platform_core.catalog import load_catalog
 from platform_core.environment import current_environment
 from platform_core.monitoring import (
@@ -18,7 +19,6 @@ from platform_core.monitoring import (
     throttle_tenant,
 )
 from platform_core.monitoring.cost import RunCost, current_month, record_cost
-from platform_core.monitoring.health import collect_health, render_text, write_html
 from platform_core.monitoring.storage import monitoring_warehouse
 
 from tests.support.browser import LAUNCH_ARGS, ensure_chromium

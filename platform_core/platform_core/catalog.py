@@ -70,5 +70,5 @@ def _dbt_declarations(root: Path) -> list[ProductDeclaration]:
 
 
 def catalog_for(path: Path) -> Catalog:
-    """The catalog of the mesh that contains `path` (a products.yaml or any file in the repo)."""
+    """The catalog of the mesh that contains `path` (a declaration file or any file in it)."""
     return load_catalog(find_mesh_root(path.parent if path.is_file() else path))

@@ -32,7 +32,6 @@ from platform_core.monitoring import (
     LocationMonitor,
     TenantDirectory,
     build_monitoring_sensors,
-    default_tenant_directory,
     mesh_monitored_assets,
     monitored_assets,
     tenant_pool,
@@ -42,7 +41,8 @@ from platform_core.products.catalog import Catalog
 from platform_core.products.declaration import ProductDeclaration, load_domain_products
 from platform_core.products.factory import ProductImplementation
 from platform_core.tenancy.definitions import dedicated_tenant_definitions, tenant_sync_definitions
-from platform_core.tenancy.seed import SYNCED_TABLES
+from platform_core.tenancy.directory import default_tenant_directory
+from platform_core.tenancy.source import SYNCED_TABLES
 from platform_core.warehouse.base import Warehouse
 from platform_core.warehouse.resources import warehouse_resources
 from platform_core.workspace import platform_mesh_root

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import dagster as dg
 import yaml
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from platform_core.declaration_yaml import declaration_documents, node_line
@@ -43,6 +42,17 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration; write it like 30m, 24h or 7d")
     amount, unit = match.groups()
     return timedelta(**{_DURATION_UNITS[unit]: int(amount)})
+
+
+def _is_cron(value: str) -> bool:
+    """What Dagster's schedules accept: five fields (no seconds), a day that exists."""
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        return False
+    fields = croniter.expand(value)[0]
+    never = fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in {30, 31}  # Feb 30/31
+    return len(fields) == 5 and not never
 
 
 class Visibility(StrEnum):
@@ -180,7 +190,7 @@ class ProductSpec(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
+        if value is not None and not _is_cron(value):
             raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * *')")
         return value
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script inside `docker build`: platform_core is source
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "platform_core"))
 
-from platform_core.declarations import declaration_files
+from platform_core.declarations import declaration_files  # standard library only
 
 ROOT_FILES = ("pyproject.toml", "uv.lock")
 SKIPPED = shutil.ignore_patterns(
