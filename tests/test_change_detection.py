@@ -115,12 +115,16 @@ def test_a_macro_change_marks_the_models_that_use_it(mesh, tmp_path):
 @pytest.mark.slow
 def test_a_python_products_implementation_change_marks_only_that_product(mesh, tmp_path):
     edit(
-        mesh / "domains/marketing/mesh_marketing/products.py",
+        mesh / "domains/marketing/mesh_marketing/defs/products/campaigns.py",
         'return read_landing(p.environment.landing_dir, "ad_spend")',
         'return read_landing(p.environment.landing_dir, "ad_spend").slice(0)',
     )
     # A comment or a docstring is no change of the code.
-    edit(mesh / "domains/marketing/mesh_marketing/products.py", "def clicks(", "def clicks(  ")
+    edit(
+        mesh / "domains/marketing/mesh_marketing/defs/products/campaigns.py",
+        "def clicks(",
+        "def clicks(  ",
+    )
     report = impact(mesh, tmp_path)
     assert changed(report) == {"marketing/ad_spend": ["code"]}
     assert "marketing/campaign_spend" in report["downstream"]

@@ -22,7 +22,7 @@ MAIN = "mesh_main"  # the main warehouse's catalog name inside the branch sessio
 
 def row_keys(root: Path) -> dict[str, list[str]]:
     """asset key -> row key columns, from declarations and the dbt manifest's unique tests."""
-    from platform_core.products.catalog import load_catalog
+    from platform_core.catalog import load_catalog
 
     keys: dict[str, list[str]] = {}
     try:
