@@ -9,16 +9,18 @@ from platform_core.products import load_domain_products
 from platform_core.products.code_version import code_part, code_version
 
 PRODUCTS = """\
-domain: sales
-products:
-  - name: orders
-    description: One row per order.
-    owners: [team:sales]
-    visibility: public
-    key: [order_id]
-    columns:
-      - {name: order_id, type: integer}
-      - {name: amount, type: decimal}
+type: platform_core.components.DataProducts
+attributes:
+  domain: sales
+  products:
+    - name: orders
+      description: One row per order.
+      owners: [team:sales]
+      visibility: public
+      key: [order_id]
+      columns:
+        - {name: order_id, type: integer}
+        - {name: amount, type: decimal}
 """
 
 MODULE = '''
@@ -50,7 +52,7 @@ def implementation(tmp_path, source: str, folder: str, name: str = "mesh_fixture
 
 @pytest.fixture
 def declaration(tmp_path):
-    path = tmp_path / "products.yaml"
+    path = tmp_path / "defs.yaml"
     path.write_text(PRODUCTS)
     return load_domain_products(path).products[0]
 
@@ -84,7 +86,7 @@ def test_the_declaration_changes_only_the_declaration_half(tmp_path, declaration
 
 
 def test_a_row_key_naming_an_undeclared_column_is_a_clear_error(tmp_path):
-    path = tmp_path / "products.yaml"
+    path = tmp_path / "defs.yaml"
     path.write_text(PRODUCTS.replace("key: [order_id]", "key: [order_no]"))
     with pytest.raises(ProductDeclarationError) as error:
         load_domain_products(path)
