@@ -67,7 +67,11 @@ ORDERS = "dbt_project/models/sales/marts/orders_v2.sql"
 
 
 def test_a_code_change_touches_its_location_only(mesh_copy):
-    edit(mesh_copy / "domains/marketing/mesh_marketing/defs/products/campaigns.py", "landed with Arrow", "landed")
+    edit(
+        mesh_copy / "domains/marketing/mesh_marketing/defs/products/campaigns.py",
+        "landed with Arrow",
+        "landed",
+    )
     changes = detect_changes(mesh_copy, "main")
     assert changes.files == ["domains/marketing/mesh_marketing/defs/products/campaigns.py"]
     assert (changes.everything, changes.code_changed, changes.locations) == (
