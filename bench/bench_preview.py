@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "dbt_project/models/sales/marts/daily_revenue.sql"
 COPIED = ("platform_core", "domains", "dbt_project", "governance")
-IGNORED = shutil.ignore_patterns(
-    "__pycache__", "tests", ".venv", ".mesh", "target", "logs", "dbt_packages"
-)
+IGNORED = shutil.ignore_patterns("__pycache__", "tests", ".venv", ".mesh")
+DBT_IGNORED = shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml")
 
 
 def git(repo: Path, *args: str) -> None:
@@ -44,7 +43,9 @@ def copy_mesh(target: Path) -> Path:
     for name in ("dg.toml", "workspace.yaml", "pyproject.toml", "uv.lock", ".gitignore"):
         shutil.copy2(ROOT / name, target / name)
     for folder in COPIED:
-        shutil.copytree(ROOT / folder, target / folder, ignore=IGNORED)
+        # dbt_project/macros/tests/ holds generic tests: only the Python test folders are left.
+        ignore = DBT_IGNORED if folder == "dbt_project" else IGNORED
+        shutil.copytree(ROOT / folder, target / folder, ignore=ignore)
     shutil.rmtree(target / "governance" / "governance")  # installed; only its config is read
     git(target, "init", "-q", "-b", "main")
     git(target, "add", "-A")
