@@ -36,7 +36,7 @@ class Reconciled:
             parts.append(f"{len(self.stream_queued)} queued stream run(s) (the stream is off)")
         if not parts:
             return None
-        return f"earlier session: canceled {' and '.join(parts)}"
+        return f"canceled {' and '.join(parts)}"
 
 
 def reconcile_stale_runs(instance: dg.DagsterInstance, stream_on: bool, reason: str) -> Reconciled:

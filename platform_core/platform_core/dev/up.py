@@ -115,13 +115,13 @@ def run_up(
         lock.release()
 
 
-def _reconcile(stream_on: bool, reason: str) -> None:
+def _reconcile(stream_on: bool, reason: str, who: str = "earlier session") -> None:
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
         summary = reconcile_stale_runs(instance, stream_on, reason).summary()
     if summary:
-        say(summary)
+        say(f"{who}: {summary}")
 
 
 def _wait_until_answers(url: str, dagster: subprocess.Popen) -> bool:
@@ -143,17 +143,18 @@ def _shutdown(dagster: subprocess.Popen | None, children: list[tuple[str, subpro
             stop_group(process.pid, grace=5, process=process)
     if dagster is not None and group_alive(dagster.pid):
         _terminate_runs()
-        stop_group(dagster.pid, grace=20, process=dagster)
-    # Whatever was still in flight lost its process with Dagster.
-    if dagster is not None:
-        _reconcile(stream_on=True, reason="`./mesh up` was stopped while it ran")
+        # Webserver and daemon stop within seconds; a code server waits for a run that did
+        # not obey in time, so after the grace the group (code servers, runs) is killed.
+        stop_group(dagster.pid, grace=8, process=dagster)
+    if dagster is not None:  # whatever was still in flight lost its process with Dagster
+        _reconcile(stream_on=True, reason="`./mesh up` was stopped while it ran", who="at stop")
     for name, process in children:
         if name != "producer":
             stop_group(process.pid, grace=10, process=process)
 
 
-def _terminate_runs(timeout: float = 20.0) -> None:
-    """Ask each in-flight run's code server to stop it, and wait until they have ended, so the
+def _terminate_runs(timeout: float = 5.0) -> None:
+    """Ask each running run's code server to stop it, and give them a moment to end, so the
     code servers can shut down at once instead of waiting for them."""
     import dagster as dg
 
@@ -164,7 +165,8 @@ def _terminate_runs(timeout: float = 20.0) -> None:
         cancel_queued_stream_runs(instance, "`./mesh up` was stopped before it ran")
         asked: set[str] = set()
         while time.monotonic() < deadline:
-            running = instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+            # NOT_STARTED runs have no process yet: they are canceled after the stop.
+            running = instance.get_run_records(filters=dg.RunsFilter(statuses=RUNNING))
             if not running:
                 return
             for record in running:
@@ -174,4 +176,7 @@ def _terminate_runs(timeout: float = 20.0) -> None:
                     # Its code server may be gone already: such a run is reconciled after the stop.
                     with contextlib.suppress(Exception):
                         instance.run_launcher.terminate(run_id)
-            time.sleep(0.5)
+            time.sleep(0.25)
+
+
+RUNNING = [s for s in IN_FLIGHT if s.value != "NOT_STARTED"]
