@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_core.dev.ports import Port, check_ports, free_port
-from platform_core.dev.processes import default_signals, group_alive, stop_group
-from platform_core.dev.session import LOCK_NAME, SessionLock, leftovers
-from platform_core.dev.stale_runs import IN_FLIGHT, cancel_queued_stream_runs, reconcile_stale_runs
 from platform_core.environment import Environment
+
+from mesh_tooling.dev.ports import Port, check_ports, free_port
+from mesh_tooling.dev.processes import default_signals, group_alive, stop_group
+from mesh_tooling.dev.session import LOCK_NAME, SessionLock, leftovers
+from mesh_tooling.dev.stale_runs import IN_FLIGHT, cancel_queued_stream_runs, reconcile_stale_runs
 
 
 class Interrupted(Exception):
@@ -80,7 +81,7 @@ def run_up(
         _reconcile(options.stream, "the `./mesh up` session that ran it had ended")
         prepare(db_port)
         if options.stream:
-            from platform_core.streaming.cli import start_local_stream
+            from mesh_tooling.cli.streaming import start_local_stream
 
             for name, process in start_local_stream(
                 env.mesh_home, options.stream_rate, options.broker_port

@@ -26,8 +26,9 @@ def cmd_lag(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from platform_core.streaming.producer import produce_clicks
     from platform_core.streaming.resource import kafka_client_from_env
+
+    from mesh_tooling.sample.clicks import produce_clicks
 
     kafka = kafka_client_from_env()
     kafka.ensure_topic(args.topic, args.partitions)
@@ -43,7 +44,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     from platform_core.environment import current_environment
-    from platform_core.streaming.broker import broker_command
+
+    from mesh_tooling.servers.kafka_broker import broker_command
 
     data_dir = current_environment().mesh_home / "kafka"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,15 +59,16 @@ def start_local_stream(
     """For `meshctl dev`: the local broker on `port` (unless MESH_KAFKA_BOOTSTRAP_SERVERS names
     one) and a producer at `rate` msg/s, each in its own process group. Sets the variable, so
     the stream sensors of `dagster dev` start running."""
-    from platform_core.streaming.broker import start_broker
     from platform_core.streaming.resource import BOOTSTRAP_ENV
+
+    from mesh_tooling.servers.kafka_broker import start_broker
 
     processes = []
     if not os.environ.get(BOOTSTRAP_ENV):
         processes.append(("broker", start_broker(mesh_home / "kafka", port)))
         os.environ[BOOTSTRAP_ENV] = f"127.0.0.1:{port}"
     log = (mesh_home / "producer.log").open("ab")
-    producer = [sys.executable, "-m", "platform_core.cli", "produce", "--forever"]
+    producer = [sys.executable, "-m", "mesh_tooling.cli.main", "produce", "--forever"]
     producer += ["--rate", str(rate), "--malformed-every", "500"]
     processes.append(
         (

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dagster as dg
-
 from platform_core.streaming.sensor import STREAM_TAG
 
 IN_FLIGHT = [
