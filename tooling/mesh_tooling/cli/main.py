@@ -15,7 +15,7 @@ from platform_core.workspace import find_mesh_root
 from mesh_tooling.sample.data import Scale, write_landing
 
 DEFAULT_SCALE = Scale()
-LOCAL_BROKER_PORT = 19092  # platform_core.streaming.broker.LOCAL_PORT, without importing Kafka
+LOCAL_BROKER_PORT = 19092  # mesh_tooling.servers.kafka_broker.LOCAL_PORT, without importing Kafka
 
 
 def _dagster_home(root: Path) -> Path:
