@@ -31,8 +31,15 @@ class Interrupted(Exception):
     """Ctrl-C or SIGTERM reached `./mesh up`."""
 
 
+_stopping: list[bool] = []
+
+
 def _interrupt(*_: object) -> None:
-    raise Interrupted
+    # Only the first signal interrupts: the terminal and `uv run` may each deliver one, and a
+    # second must not cut into the shutdown it started.
+    if not _stopping:
+        _stopping.append(True)
+        raise Interrupted
 
 
 @dataclass
