@@ -132,6 +132,21 @@ def _reconcile(stream_on: bool, reason: str, who: str = "earlier session") -> No
         say(f"{who}: {summary}")
 
 
+def _reconcile_at_stop() -> None:
+    """Dagster is down: a run still in flight lost its process, and a stream run the sensor
+    queued during the stop would wait for a broker that is gone; the next session's sensor
+    plans those offsets again."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        done = reconcile_stale_runs(instance, True, "`./mesh up` was stopped while it ran")
+        done.stream_queued = cancel_queued_stream_runs(
+            instance, "`./mesh up` was stopped before it ran"
+        )
+    if done.in_flight:
+        say(f"at stop: canceled {len(done.in_flight)} run(s) still in flight")
+
+
 def _wait_until_answers(url: str, dagster: subprocess.Popen) -> bool:
     """True once the webserver we started answers at `url` (loading code can take a minute)."""
     while dagster.poll() is None:
@@ -154,8 +169,8 @@ def _shutdown(dagster: subprocess.Popen | None, children: list[tuple[str, subpro
         # Webserver and daemon stop within seconds; a code server waits for a run that did
         # not obey in time, so after the grace the group (code servers, runs) is killed.
         stop_group(dagster.pid, grace=8, process=dagster)
-    if dagster is not None:  # whatever was still in flight lost its process with Dagster
-        _reconcile(stream_on=True, reason="`./mesh up` was stopped while it ran", who="at stop")
+    if dagster is not None:
+        _reconcile_at_stop()
     for name, process in children:
         if name != "producer":
             stop_group(process.pid, grace=10, process=process)
