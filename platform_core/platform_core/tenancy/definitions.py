@@ -30,6 +30,7 @@ from platform_core.tenancy.scheduling import (
     run_tags,
 )
 from platform_core.tenancy.seed import SYNCED_TABLES
+from platform_core.tenancy.session import TenantWarehouse, tenant_session
 from platform_core.tenancy.source import SourceColumn
 from platform_core.tenancy.sync import (
     compare_table,
@@ -70,8 +71,7 @@ def _materialize(
     tables: Sequence[str],
     prefix: str,
 ):
-    with warehouse.session() as session:
-        report = sync_tenant(tenant, tenant_source_url(tenant), session, tables)
+    report = sync_tenant(tenant, tenant_source_url(tenant), warehouse, tables)
     if report.extra_source_tables:
         context.log.warning(
             f"Tenant '{tenant.id}' has tables not synced: {report.extra_source_tables}"
@@ -131,6 +131,12 @@ def _recorded_source(
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
+def platform_side(warehouse: Warehouse) -> Warehouse:
+    """The platform's warehouse behind a tenant location's `TenantWarehouse`: platform code
+    (sync orchestration, control table) uses it; the tenant's own assets never get it."""
+    return warehouse.warehouse if isinstance(warehouse, TenantWarehouse) else warehouse
+
+
 def evaluate_sync_check(
     check: str,
     warehouse: Warehouse,
@@ -142,7 +148,7 @@ def evaluate_sync_check(
     source_schema: dict[str, str] = json.loads(str(recorded["source_schema"]))
     columns = [SourceColumn(n, "", t, None, None) for n, t in source_schema.items()]
     schema = f"tenant_{tenant_id}"
-    with warehouse.session() as session:
+    with tenant_session(tenant_id, warehouse) as session:
         result = compare_table(
             session,
             schema,
@@ -151,15 +157,17 @@ def evaluate_sync_check(
             int(str(recorded["source_rows"])),
             str(recorded["source_checksum"]),
         )
-        problem = {
-            "row_count_match": result.source_rows != result.target_rows,
-            "checksum_match": result.source_checksum != result.target_checksum,
-            "schema_match": result.source_schema != result.target_schema,
-        }[check]
-        if problem:
-            # Block everything downstream of this tenant only: the governed entry point
-            # (platform/tenant_*) reads validated tenants alone.
-            mark_validated(session, tenant_id, False)
+    problem = {
+        "row_count_match": result.source_rows != result.target_rows,
+        "checksum_match": result.source_checksum != result.target_checksum,
+        "schema_match": result.source_schema != result.target_schema,
+    }[check]
+    if problem:
+        # Block everything downstream of this tenant only: the governed entry point
+        # (platform/tenant_*) reads validated tenants alone. The control table is the
+        # platform's, so the platform session writes it.
+        with platform_side(warehouse).session() as platform:
+            mark_validated(platform, tenant_id, False)
     return dg.AssetCheckResult(
         passed=not problem,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -369,16 +377,18 @@ def build_dedicated_tenant_definitions(
 
     Same sync, checks and alerts as the shared location, unpartitioned, keyed
     `tenant_<id>/<table>`, on the tenant's own cron and time zone; `custom_assets` add the
-    tenant's own logic downstream. The registry entry must say `isolation: dedicated_location`
+    tenant's own logic downstream. Its `warehouse` resource is a `TenantWarehouse`: every
+    session it opens is `tenant_session(tenant_id)`. The registry entry must say `isolation: dedicated_location`
     (the shared location then leaves the tenant out).
     """
     env = current_environment()
     registry = load_registry(registry_file)
     tenant = registry.get(tenant_id)
     prefix = tenant.schema
-    resources = warehouse_resources(env, prefix)
-    if warehouse is not None:
-        resources = {**resources, "warehouse": warehouse}
+    platform = warehouse if warehouse is not None else warehouse_resources(env, prefix)["warehouse"]
+    # The location's only warehouse resource is the tenant's: its assets get tenant_session.
+    # No io_manager on the platform's warehouse either (Dagster's default stores outputs).
+    resources = {"warehouse": TenantWarehouse(tenant_id=tenant.id, warehouse=platform)}
 
     @dg.multi_asset(
         name=f"sync_{prefix}",
@@ -397,7 +407,7 @@ def build_dedicated_tenant_definitions(
     )
     def sync_dedicated(context: dg.AssetExecutionContext, warehouse: Warehouse):
         current = load_registry(registry_file).get(tenant_id)
-        yield from _materialize(context, warehouse, current, tables, prefix)
+        yield from _materialize(context, platform_side(warehouse), current, tables, prefix)
 
     job = dg.define_asset_job(
         f"{prefix}_sync_job",
@@ -416,7 +426,7 @@ def build_dedicated_tenant_definitions(
         asset_checks=build_sync_checks(tables, prefix, None, fixed_tenant=tenant.id),
         jobs=[job],
         schedules=[schedule],
-        sensors=[build_failure_sensor(registry_file, job, resources["warehouse"])],
+        sensors=[build_failure_sensor(registry_file, job, platform)],
         resources=resources,
         executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
     )
