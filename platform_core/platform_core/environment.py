@@ -34,8 +34,8 @@ PULL_REQUEST_ID = "DAGSTER_CLOUD_PULL_REQUEST_ID"
 SNOWFLAKE_DATABASE = "SNOWFLAKE_DATABASE"
 AUTOMATION_INTERVAL = "MESH_AUTOMATION_INTERVAL_SECONDS"
 
-_PR_ID = re.compile(r"^[0-9]+$")
-_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_PR_ID = re.compile(r"[0-9]+")  # whole-string matches only (fullmatch)
+_DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class EnvName(StrEnum):
@@ -112,7 +112,7 @@ class BranchWriteRefused(ConfigurationError):
 
 
 def clone_database_name(production_database: str, pull_request_id: str) -> str:
-    if not _PR_ID.match(pull_request_id):
+    if not _PR_ID.fullmatch(pull_request_id):
         raise ConfigurationError(
             f"{PULL_REQUEST_ID}={pull_request_id!r} is not a pull request number. "
             "Fix: Dagster+ sets it in branch deployments; set it to the numeric pull request id."
@@ -150,7 +150,7 @@ def detect_environment(environ: Mapping[str, str]) -> Environment:
         return Environment(name, home.resolve(), automation_interval_seconds=int(interval_raw))
 
     database = environ.get(SNOWFLAKE_DATABASE, "").strip()
-    if not _DATABASE.match(database):
+    if not _DATABASE.fullmatch(database):
         raise ConfigurationError(
             f"{SNOWFLAKE_DATABASE}={database!r}: the {name} environment needs the production "
             "Snowflake database name (letters, digits, underscores). Fix: set it in the deployment's "
