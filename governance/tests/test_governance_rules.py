@@ -220,6 +220,39 @@ def test_credentials_in_code_or_config_fail(tmp_path, kind):
     assert "environment variable" in found[0].fix
 
 
+# Unquoted values in config and dotfiles (.env is scanned although it has no suffix).
+UNQUOTED = {
+    "yaml password": ("values.yaml", "db:\n  password: " + "hunter2" + "hunter2\n", 2),
+    "dotenv": (".env", "SNOWFLAKE_PASSWORD=" + "hunter2" + "hunter2\n", 1),
+    "dotenv variant": (".env.local", "export API_TOKEN=" + "a1b2c3" + "d4e5f6\n", 1),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNQUOTED))
+def test_unquoted_credentials_and_dotfiles_fail(tmp_path, kind):
+    name, text, line = UNQUOTED[kind]
+    m = mesh(tmp_path, {"sales": Loc(files={name: text})})
+    found = only(m.gate(), "GOV080")
+    assert found[0].file.endswith(name) and found[0].line == line
+
+
+def test_unquoted_references_are_not_secrets(tmp_path):
+    ok = (
+        "password: SNOWFLAKE_PASSWORD\n"
+        "password: ${DB_PASSWORD}\n"
+        "existingSecret: mesh-snowflake\n"
+        "token_url: https://example.com/oauth\n"
+        "password: {env: SNOWFLAKE_PASSWORD}\n"
+        "secret: true\n"
+    )
+    assert "GOV080" not in rule_ids(
+        mesh(
+            tmp_path,
+            {"sales": Loc(files={"values.yaml": ok, ".env.example": "PASSWORD=<set me>\n"})},
+        ).gate()
+    )
+
+
 def test_references_to_secrets_are_not_secrets(tmp_path):
     ok = (
         'password = os.environ["DB_PASSWORD"]\n'
