@@ -3,6 +3,7 @@ the same mesh made compliant (the rule is silent). Meshes are real packages load
 Dagster loads them."""
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from meshfactory import Loc, only, product, rule_ids, write_mesh
@@ -308,3 +309,27 @@ def test_severity_can_be_lowered_or_switched_off_in_policy(tmp_path):
     assert only(warned, "GOV010")[0].severity.value == "warning" and warned.passed
     off = mesh(tmp_path / "b", locations, policy={"severity": {"GOV010": "off"}}).gate()
     assert "GOV010" not in rule_ids(off)
+
+
+def test_dbt_configs_may_not_choose_the_database(tmp_path):
+    m = mesh(tmp_path / "bad", {"sales": Loc()})
+    _dbt(m.root, "models:\n  - name: fct_orders\n    config: {database: ANALYTICS}\n")
+    (m.root / "dbt_project" / "dbt_project.yml").write_text(
+        DBT_PROJECT + "models:\n  mesh:\n    +database: ANALYTICS\n"
+    )
+    (m.root / "dbt_project" / "models" / "sales" / "escape.sql").write_text(
+        "{{ config(materialized='table',\n   database=var('prod', 'ANALYTICS')) }}\nselect 1 as x\n"
+    )
+    found = only(m.gate(), "GOV092")
+    assert sorted((Path(v.file).name, v.line) for v in found) == [
+        ("dbt_project.yml", 6),
+        ("escape.sql", 1),
+        ("schema.yml", 3),  # the config mapping naming the database
+    ]
+    assert all("target's database" in v.fix for v in found)
+    good = mesh(tmp_path / "good", {"sales": Loc()})
+    _dbt(good.root, "models:\n  - name: fct_orders\n    config: {schema: sales}\n")
+    (good.root / "dbt_project" / "profiles.yml").write_text(
+        "mesh:\n  outputs:\n    x: {database: D}\n"
+    )
+    assert "GOV092" not in rule_ids(good.gate())

@@ -34,6 +34,21 @@ PULL_REQUEST_ID = "DAGSTER_CLOUD_PULL_REQUEST_ID"
 SNOWFLAKE_DATABASE = "SNOWFLAKE_DATABASE"
 AUTOMATION_INTERVAL = "MESH_AUTOMATION_INTERVAL_SECONDS"
 
+# Snowflake identities. Production (and the pull-request workflow that creates and drops
+# clones) connects as the privileged platform identity; a branch deployment connects as its
+# own user and role, which hold privileges on clones only, never on production. A branch
+# deployment is given only the SNOWFLAKE_BRANCH_* variables.
+SNOWFLAKE_CREDENTIALS = {
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "role": "SNOWFLAKE_ROLE",
+}
+SNOWFLAKE_BRANCH_CREDENTIALS = {
+    "user": "SNOWFLAKE_BRANCH_USER",
+    "password": "SNOWFLAKE_BRANCH_PASSWORD",
+    "role": "SNOWFLAKE_BRANCH_ROLE",
+}
+
 _PR_ID = re.compile(r"[0-9]+")  # whole-string matches only (fullmatch)
 _DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
@@ -105,6 +120,25 @@ class Environment:
                 f"'{self.warehouse_database}'. Fix: do not set the database explicitly; "
                 "platform_core derives it from the environment."
             )
+
+
+def snowflake_credential_variables(
+    env: Environment, *, clone_admin: bool = False
+) -> dict[str, str]:
+    """Which variables hold the Snowflake user/password/role for this process.
+
+    Branch deployments: the branch identity. Production, and `clone_admin` (the pull-request
+    workflow creating or dropping a clone, outside the branch deployment): the platform's.
+    """
+    if env.is_branch and not clone_admin:
+        return dict(SNOWFLAKE_BRANCH_CREDENTIALS)
+    return dict(SNOWFLAKE_CREDENTIALS)
+
+
+def snowflake_branch_role(environ: Mapping[str, str] | None = None) -> str | None:
+    """The branch role granted on a new clone (read by the clone-creating workflow step)."""
+    value = (os.environ if environ is None else environ).get(SNOWFLAKE_BRANCH_CREDENTIALS["role"])
+    return value.strip() if value and value.strip() else None
 
 
 class BranchWriteRefused(ConfigurationError):

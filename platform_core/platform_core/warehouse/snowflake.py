@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from platform_core.environment import current_environment
+from platform_core.environment import BranchWriteRefused, current_environment
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession, columns_from_rows
 from platform_core.warehouse.branch_guard import BranchStatementGuard
@@ -110,6 +110,12 @@ class SnowflakeWarehouse(Warehouse):
     protocol: str | None = None
     database_override: str | None = None
     query_tag: str | None = None
+    clone_admin: bool = Field(
+        default=False,
+        description="The privileged identity that creates/drops clones (see "
+        "warehouse.resources.clone_admin_warehouse); only it may open an account session in a "
+        "branch environment.",
+    )
 
     @property
     def kind(self) -> str:
@@ -131,7 +137,19 @@ class SnowflakeWarehouse(Warehouse):
     @contextmanager
     def account_session(self) -> Iterator[SnowflakeSession]:
         """A session bound to no database, for account-level DDL (creating and dropping the pull
-        request's clone: `platform_core.deploy.clones` builds and checks every name itself)."""
+        request's clone: `platform_core.deploy.clones` builds and checks every name itself).
+
+        Only the clone admin identity opens one where the environment is a branch: the
+        pull-request workflow, outside the branch deployment. The branch deployment's own
+        identity never creates or drops databases."""
+        env = current_environment()
+        if env.is_branch and not self.clone_admin:
+            raise BranchWriteRefused(
+                f"Branch deployment (pull request {env.pull_request_id}): refused (account "
+                "session in a branch deployment): clones are created and dropped outside it. "
+                "Fix: the pull-request workflow runs `meshctl clone create|drop` with the "
+                "platform's credentials (SNOWFLAKE_USER/PASSWORD/ROLE)."
+            )
         with self._connect(None, None) as connection:
             yield SnowflakeSession(connection, "(account)", None)
 
@@ -159,13 +177,14 @@ class SnowflakeWarehouse(Warehouse):
         }
         if self.query_tag:
             extra["session_parameters"] = {"QUERY_TAG": self.query_tag}
+        chosen = self.connection_args(database, role)
         resource = SnowflakeResource(
             account=self.account,
-            user=self.user,
+            user=chosen["user"],
             password=self.password,
-            role=role or self.role,
+            role=chosen["role"],
             warehouse=self.warehouse,
-            database=database,
+            database=chosen["database"],
             additional_snowflake_connection_args=extra or None,
         )
         with resource.get_connection() as connection:
