@@ -21,6 +21,7 @@ import dagster as dg
 from platform_core.environment import current_environment
 from platform_core.monitoring import Alert, AlertKind, AlertRouter
 from platform_core.monitoring.storage import monitoring_warehouse
+from platform_core.tenancy.grants import build_tenant_grants_job
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
 from platform_core.tenancy.scheduling import (
     MAX_RETRIES,
@@ -352,10 +353,13 @@ def build_tenant_sync_definitions(
         description="Sync one tenant's database (one partition per tenant).",
     )
     warehouse = resources["warehouse"]
+    # Production only: tenant roles and grants (locally each tenant is its own DuckDB file;
+    # a branch's identity cannot grant anything).
+    grants = [] if env.is_local or env.is_branch else [build_tenant_grants_job(registry_file)]
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_sync_checks(tables),
-        jobs=[job],
+        jobs=[job, *grants],
         sensors=[
             build_registry_sensor(registry_file, warehouse),
             build_cron_sensor(registry_file, job),
