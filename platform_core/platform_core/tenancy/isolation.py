@@ -5,6 +5,8 @@ its own DuckDB file opened with external access off, extensions off and configur
 on Snowflake each tenant's runs connect with a role that owns only its schema. This module is
 the second layer, a parser over every statement of a tenant session (`TenantStatementGuard`),
 and the grants plan that gives each tenant its role (`tenant_grants_plan`).
+Sources: each tenant database belongs to its own PostgreSQL role and CONNECT is revoked from
+PUBLIC (`mesh_tooling.sample.tenant_databases`).
 """
 
 from __future__ import annotations

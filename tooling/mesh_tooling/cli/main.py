@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from platform_core.environment import current_environment
-from platform_core.sample_data import Scale, write_landing
 from platform_core.workspace import find_mesh_root
+
+from mesh_tooling.sample.data import Scale, write_landing
 
 DEFAULT_SCALE = Scale()
 
@@ -48,7 +49,7 @@ _STARTED_POSTGRES: list = []
 
 def _tenant_databases(args: argparse.Namespace) -> None:
     """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
-    from platform_core.tenancy.local import start_local_tenant_databases
+    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
 
     server, started = start_local_tenant_databases(current_environment(), _scale(args))
     if started:
@@ -64,7 +65,7 @@ def _stop_started_postgres() -> None:
 def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from platform_core.runner import materialize_mesh
+    from mesh_tooling.runner import materialize_mesh
 
     root = find_mesh_root()
     cmd_seed(args)
@@ -97,7 +98,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     stream = []
     if args.stream:
-        from platform_core.streaming.cli import start_local_stream
+        from mesh_tooling.cli.streaming import start_local_stream
 
         stream = start_local_stream(env.mesh_home, args.stream_rate)
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
@@ -111,7 +112,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return process.wait()
     finally:
         if stream:
-            from platform_core.streaming.cli import stop_local_stream
+            from mesh_tooling.cli.streaming import stop_local_stream
 
             stop_local_stream(stream)
 
@@ -136,18 +137,9 @@ def cmd_products(args: argparse.Namespace) -> int:
 
 def cmd_dbt_prepare(args: argparse.Namespace) -> int:
     """Parse the dbt project once for this environment's target; every location reuses it."""
-    from platform_core.dbt.project import mesh_dbt_project
-    from platform_core.errors import DbtProjectError
+    from platform_core.dbt.__main__ import prepare_for_environment
 
-    env = current_environment()
-    project = mesh_dbt_project(env, find_mesh_root())
-    try:
-        manifest = project.prepare(env, force=True)
-    except DbtProjectError as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(f"dbt manifest prepared for target '{project.target}' ({env.name}): {manifest}")
-    return 0
+    return prepare_for_environment(find_mesh_root())
 
 
 def cmd_tenants(args: argparse.Namespace) -> int:
@@ -166,19 +158,18 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             print(f"SKIPPED {problem}")
         return 1 if registry.problems else 0
     if args.action == "new-location":
-        from platform_core.tenancy.location_template import generate_tenant_location
+        from mesh_tooling.scaffold.tenant_location import tenant_location
 
-        project = generate_tenant_location(root, args.tenant)
-        print(
-            f"generated {project}; registered in workspace.yaml and dg.toml.\n"
-            f"Next: set `isolation: dedicated_location` for {args.tenant} in the registry, add "
-            f'"mesh-tenant-{args.tenant}" to the root pyproject (dependencies and '
-            "[tool.uv.sources]), then `uv lock && uv sync`."
-        )
-        return 0
+        location = tenant_location(root, args.tenant)
+        status = _scaffold(root, location, args.sync)
+        if status == 0:
+            print(
+                f"Next: set `isolation: dedicated_location` for {args.tenant} in the registry, "
+                f"then ./mesh check and ./mesh test {location.folder}"
+            )
+        return status
     # backfill-failed: re-run, in this process, every tenant whose latest sync failed.
     import dagster as dg
-
     from platform_core.tenancy.partitions import backfill_failed_tenants
     from platform_core.workspace import read_locations
 
@@ -194,14 +185,41 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return 0 if all(results.values()) else 1
 
 
+def _scaffold(root: Path, location, sync: bool) -> int:
+    from platform_core.errors import MeshError
+
+    from mesh_tooling.scaffold.location import scaffold_location
+
+    try:
+        written = scaffold_location(root, location, sync=sync)
+    except MeshError as exc:
+        print(f"meshctl: {exc}", file=sys.stderr)
+        return 2
+    print(f"location '{location.name}' scaffolded; files written or updated:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_new_domain(args: argparse.Namespace) -> int:
+    """A new domain location, registered in every manifest (the gate and its test pass)."""
+    from mesh_tooling.scaffold.location import domain_location
+
+    location = domain_location(args.name, args.owner, args.codeowner, args.contact)
+    status = _scaffold(find_mesh_root(), location, args.sync)
+    if status == 0:
+        print(f"next: ./mesh check  (the gate) and ./mesh test {location.folder}")
+    return status
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
     import dagster as dg
-
-    from platform_core.monitoring.health import collect_health, render_text, write_html
     from platform_core.monitoring.storage import monitoring_warehouse
-    from platform_core.monitoring.tenants import default_tenant_directory
     from platform_core.products.catalog import load_catalog
+    from platform_core.tenancy.directory import default_tenant_directory
+
+    from mesh_tooling.health_report import collect_health, render_text, write_html
 
     root = find_mesh_root()
     env = current_environment()
@@ -223,7 +241,6 @@ def cmd_waive(args: argparse.Namespace) -> int:
     import getpass
 
     import dagster as dg
-
     from platform_core.monitoring.waivers import waive_check
 
     _dagster_home(find_mesh_root())
@@ -272,19 +289,30 @@ def build_parser() -> argparse.ArgumentParser:
     products.add_argument("--public", action="store_true", help="only public products")
     products.set_defaults(func=cmd_products)
 
-    from platform_core.streaming.cli import add_stream_commands
+    from mesh_tooling.cli.streaming import add_stream_commands
 
     add_stream_commands(sub)
 
-    from platform_core.deploy.cli import add_deploy_commands
+    from mesh_tooling.cli.deploy import add_deploy_commands
 
     add_deploy_commands(sub)  # deploy render, changes, clone, preview
 
     tenants = sub.add_parser("tenants", help="tenant registry and tenant sync chores")
     tenants.add_argument("action", choices=["check", "new-location", "backfill-failed"])
     tenants.add_argument("tenant", nargs="?", help="tenant id (new-location)")
+    tenants.add_argument("--no-sync", dest="sync", action="store_false", help="skip uv lock/sync")
     _add_scale(tenants)
     tenants.set_defaults(func=cmd_tenants)
+
+    new_domain = sub.add_parser("new-domain", help="scaffold a new domain location, registered")
+    new_domain.add_argument("name")
+    new_domain.add_argument("--owner", action="append", required=True, help="team:<name> or e-mail")
+    new_domain.add_argument("--codeowner", action="append", help="GitHub @org/team for CODEOWNERS")
+    new_domain.add_argument("--contact", help="the team's channel, e.g. #data-sales")
+    new_domain.add_argument(
+        "--no-sync", dest="sync", action="store_false", help="skip uv lock/sync"
+    )
+    new_domain.set_defaults(func=cmd_new_domain)
 
     health = sub.add_parser("health", help="print the mesh health report and write it as HTML")
     health.add_argument("--output", help="folder for the HTML pages (default .mesh/health)")

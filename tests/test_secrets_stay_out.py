@@ -3,9 +3,9 @@
 import subprocess
 from pathlib import Path
 
-from platform_core.deploy.image_context import prepare
+from mesh_tooling.manifests.image_context import prepare
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_git_ignores_env_files():
