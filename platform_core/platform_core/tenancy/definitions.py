@@ -38,7 +38,6 @@ from platform_core.tenancy.sync import (
     sync_tenant,
 )
 from platform_core.warehouse.base import Warehouse
-from platform_core.warehouse.resources import warehouse_resources
 
 TENANTS = dg.DynamicPartitionsDefinition(name="tenants")
 LOCATION = "tenant_sync"
@@ -103,7 +102,7 @@ def build_sync_assets(
                 owners=OWNERS,
                 group_name=LOCATION,
                 kinds={"postgres", current_environment().warehouse_kind},
-                tags={"domain": LOCATION, "code_location": LOCATION, "visibility": "internal"},
+                tags={"visibility": "internal"},
                 description=f"The tenants' `{table}` table, one schema per tenant "
                 "(tenant_<id>), refreshed atomically. Downstream reads platform/tenant_"
                 f"{table}, never these schemas.",
@@ -221,7 +220,7 @@ def _alert_router() -> AlertRouter:
     return AlertRouter(monitoring_warehouse(current_environment(), LOCATION))
 
 
-def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) -> None:
+def _alert_registry_problems(context, registry: Registry) -> None:
     for problem in registry.problems:
         context.log.warning(f"tenant registry entry skipped: {problem}")
     _alert_router().notify(
@@ -236,7 +235,7 @@ def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) 
     )
 
 
-def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.SensorDefinition:
+def build_registry_sensor(registry_file: Path) -> dg.SensorDefinition:
     @dg.sensor(
         name="tenant_registry_sensor",
         minimum_interval_seconds=30,
@@ -252,7 +251,7 @@ def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.Senso
         problems = sorted(str(p) for p in registry.problems)
         fingerprint = hashlib.sha1("\n".join(problems).encode()).hexdigest()
         if problems and context.cursor != fingerprint:  # alert once per distinct set
-            _alert_registry_problems(context, registry, warehouse)
+            _alert_registry_problems(context, registry)
         requests = []
         if add:
             requests.append(TENANTS.build_add_request(add))
@@ -318,7 +317,7 @@ def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | No
     )
 
 
-def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
+def build_failure_sensor(registry_file: Path, job: Any):
     @dg.run_failure_sensor(
         name="tenant_sync_failure_alerts",
         monitored_jobs=[job],
@@ -334,16 +333,11 @@ def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
     return tenant_sync_failure_alerts
 
 
-def build_tenant_sync_definitions(
-    registry_file: Path,
-    tables: Sequence[str] = SYNCED_TABLES,
-    warehouse: Warehouse | None = None,
+def tenant_sync_definitions(
+    registry_file: Path, tables: Sequence[str] = SYNCED_TABLES
 ) -> dg.Definitions:
-    """`warehouse` overrides the environment's (tests give each their own file)."""
-    env = current_environment()
-    resources = warehouse_resources(env, LOCATION)
-    if warehouse is not None:
-        resources = {**resources, "warehouse": warehouse}
+    """The shared tenant_sync location's assets, checks, job and sensors (the location's root
+    adds the platform defaults: resources, executor, automation and monitoring)."""
     assets = build_sync_assets(registry_file, tables)
     job = dg.define_asset_job(
         "tenant_sync_job",
@@ -351,47 +345,39 @@ def build_tenant_sync_definitions(
         partitions_def=TENANTS,
         description="Sync one tenant's database (one partition per tenant).",
     )
-    warehouse = resources["warehouse"]
     # Production only: tenant roles and grants (locally each tenant is its own DuckDB file;
     # a branch's identity cannot grant anything).
+    env = current_environment()
     grants = [] if env.is_local or env.is_branch else [build_tenant_grants_job(registry_file)]
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_sync_checks(tables),
         jobs=[job, *grants],
         sensors=[
-            build_registry_sensor(registry_file, warehouse),
+            build_registry_sensor(registry_file),
             build_cron_sensor(registry_file, job),
-            build_failure_sensor(registry_file, job, warehouse),
+            build_failure_sensor(registry_file, job),
         ],
-        resources=resources,
-        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
     )
 
 
-def build_dedicated_tenant_definitions(
+def dedicated_tenant_definitions(
     tenant_id: str,
     registry_file: Path,
     tables: Sequence[str] = SYNCED_TABLES,
     custom_assets: Sequence[Any] = (),
-    warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
     """A code location for ONE tenant that needs custom logic (the seed's "location per tenant").
 
     Same sync, checks and alerts as the shared location, unpartitioned, keyed
     `tenant_<id>/<table>`, on the tenant's own cron and time zone; `custom_assets` add the
-    tenant's own logic downstream. Its `warehouse` resource is a `TenantWarehouse`: every
-    session it opens is `tenant_session(tenant_id)`. The registry entry must say `isolation: dedicated_location`
+    tenant's own logic downstream. Its `warehouse` resource is a `TenantWarehouse` (set by
+    `platform_core.definitions.build_dedicated_tenant_definitions`): every session it opens is
+    `tenant_session(tenant_id)`. The registry entry must say `isolation: dedicated_location`
     (the shared location then leaves the tenant out).
     """
-    env = current_environment()
-    registry = load_registry(registry_file)
-    tenant = registry.get(tenant_id)
+    tenant = load_registry(registry_file).get(tenant_id)
     prefix = tenant.schema
-    platform = warehouse if warehouse is not None else warehouse_resources(env, prefix)["warehouse"]
-    # The location's only warehouse resource is the tenant's: its assets get tenant_session.
-    # No io_manager on the platform's warehouse either (Dagster's default stores outputs).
-    resources = {"warehouse": TenantWarehouse(tenant_id=tenant.id, warehouse=platform)}
 
     @dg.multi_asset(
         name=f"sync_{prefix}",
@@ -400,8 +386,8 @@ def build_dedicated_tenant_definitions(
                 sync_asset_key(table, prefix),
                 owners=list(tenant.owners),
                 group_name=prefix,
-                kinds={"postgres", env.warehouse_kind},
-                tags={"domain": prefix, "code_location": prefix, "tenant": tenant.id},
+                kinds={"postgres", current_environment().warehouse_kind},
+                tags={"tenant": tenant.id},
                 description=f"Tenant {tenant.id}'s `{table}` table in schema {tenant.schema}.",
             )
             for table in tables
@@ -429,7 +415,5 @@ def build_dedicated_tenant_definitions(
         asset_checks=build_sync_checks(tables, prefix, None, fixed_tenant=tenant.id),
         jobs=[job],
         schedules=[schedule],
-        sensors=[build_failure_sensor(registry_file, job, platform)],
-        resources=resources,
-        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+        sensors=[build_failure_sensor(registry_file, job)],
     )
