@@ -4,8 +4,8 @@ job exists. fakesnow cannot run GRANT or CREATE ROLE, so the plan is what is tes
 import re
 
 import pytest
+from platform_core.definitions import build_tenant_sync_definitions
 from platform_core.errors import UnsafeIdentifierError
-from platform_core.tenancy.definitions import build_tenant_sync_definitions
 from platform_core.tenancy.isolation import tenant_grants_plan, tenant_role
 
 PLAN = {

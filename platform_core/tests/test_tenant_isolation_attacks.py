@@ -11,11 +11,12 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from platform_core.definitions import build_dedicated_tenant_definitions
 from platform_core.tenancy import TenantWarehouse, tenant_session
-from platform_core.tenancy.definitions import build_dedicated_tenant_definitions
 from platform_core.tenancy.entry_point import all_tenants_sql
 from platform_core.tenancy.isolation import CrossTenantAccessRefused
 from platform_core.tenancy.sync import CONTROL_SCHEMA, CONTROL_TABLE, ensure_control_table
@@ -207,7 +208,9 @@ def test_a_tenant_location_only_ever_opens_its_own_tenants_session(
     )
     defs = build_dedicated_tenant_definitions("acme", registry, warehouse=warehouse)
     resources = defs.resources
-    assert set(resources) == {"warehouse"}  # no platform warehouse, no io_manager on it
+    # No platform warehouse and no io_manager writing to the shared warehouse file.
+    assert not [k for k, r in resources.items() if "DuckDB" in type(r).__name__]
+    assert isinstance(resources["io_manager"], dg.FilesystemIOManager)
     tenant_warehouse = resources["warehouse"]
     assert isinstance(tenant_warehouse, TenantWarehouse) and tenant_warehouse.tenant_id == "acme"
     with tenant_warehouse.session() as session:
