@@ -12,7 +12,7 @@ Dagster instance, one at a time as the local run queue allows; a daemon adds its
 start on top. Prints figures and ratios; never passes or fails on time.
 
     uv run python bench/bench_stream.py [--messages 100000] [--rate 5000] [--seconds 8]
-        [--batch-sizes 5000 20000 50000] [--ticks 1 5]
+        [--batch-sizes 5000 20000 50000] [--ticks 1 5] [--smoke]
 """
 
 from __future__ import annotations
@@ -141,7 +141,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[5_000, 20_000, 50_000])
     parser.add_argument("--ticks", type=float, nargs="+", default=[1, 5])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.messages, args.rate, args.seconds = 2_000, 1_000, 1
+        args.batch_sizes, args.ticks = [1_000], [1]
     steady_count = int(args.rate * args.seconds)
 
     with (

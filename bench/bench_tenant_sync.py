@@ -11,7 +11,7 @@ run (the machine is shared and noisy: compare ratios, not absolutes):
   DuckDB extension repository; the output says which baseline ran);
 - the fixed per-tenant overhead: a tenant with 10 orders, synced and raw-copied, median of 5.
 
-    uv run python bench/bench_tenant_sync.py [--tenants 20] [--orders-per-tenant 1000000]
+    uv run python bench/bench_tenant_sync.py [--tenants 20] [--orders-per-tenant 1000000] [--smoke]
 """
 
 from __future__ import annotations
@@ -88,7 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--orders-per-tenant", type=int, default=1_000_000)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.tenants, args.orders_per_tenant = 2, 1_000
 
     folder = Path(tempfile.mkdtemp(prefix="bench-tenant-sync-"))
     folder.chmod(0o755)  # as root the server runs as nobody
