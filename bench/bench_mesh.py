@@ -92,7 +92,7 @@ def run_directly(env, database: Path) -> float:
     from platform_core.products.catalog import load_catalog
     from platform_core.products.factory import ProductContext
     from platform_core.tenancy.registry import load_registry, registry_path
-    from platform_core.tenancy.seed import SYNCED_TABLES
+    from platform_core.tenancy.source import SYNCED_TABLES
     from platform_core.tenancy.sync import sync_tenant
     from platform_core.warehouse import DuckDBWarehouse
 
@@ -142,9 +142,9 @@ def run_directly(env, database: Path) -> float:
 
 
 def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
+    from mesh_tooling.sample.data import Scale, write_landing
+    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
     from platform_core.environment import detect_environment
-    from platform_core.sample_data import Scale, write_landing
-    from platform_core.tenancy.local import start_local_tenant_databases
 
     print("\n== full-mesh materialization (tenant sync, Python products, dbt models, checks) ==")
     print(f"{'scale':>10} {'assets':>6} {'runs':>5} {'rows':>11} {'mesh s':>7} {'direct s':>8} "

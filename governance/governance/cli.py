@@ -140,7 +140,6 @@ def cmd_impact(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    import governance.rules  # noqa: F401
     from governance.engine import RULES
 
     for rule in RULES.values():

@@ -1,7 +1,7 @@
 """Reading a tenant database: one snapshot for the rows, the counts and the checksums."""
 
 import adbc_driver_postgresql.dbapi as adbc
-from platform_core.tenancy.seed import create_tenant_database
+from mesh_tooling.sample.tenant_databases import create_tenant_database
 from platform_core.tenancy.source import connect, source_columns, source_fingerprint
 
 
