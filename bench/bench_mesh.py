@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import statistics
 import subprocess
 import sys
@@ -71,25 +72,26 @@ def bench_load(repeat: int, env: dict[str, str]) -> None:
 
 
 def _implementations() -> dict:
+    """Every product implementation of every location's defs/ package, keyed domain/name."""
+    from platform_core.products.factory import ProductImplementation
     from platform_core.workspace import read_locations
 
     found = {}
     for location in read_locations(ROOT):
-        try:
-            module = importlib.import_module(f"{location.root_module}.products")
-        except ModuleNotFoundError:  # a domain whose products are all dbt models
-            continue
-        for item in vars(module).values():
-            if getattr(item, "function", None) is not None and hasattr(item, "kind"):
-                found[f"{location.name}/{item.name}"] = item
+        package = importlib.import_module(f"{location.root_module}.defs")
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            for item in vars(module).values():
+                if isinstance(item, ProductImplementation) and item.function is not None:
+                    found[f"{location.name}/{item.name}"] = item
     return found
 
 
 def run_directly(env, database: Path) -> float:
     """The same product code (tenant sync, SQL, Arrow loads, one `dbt build`) on DuckDB."""
     import pyarrow as pa
+    from platform_core.catalog import load_catalog
     from platform_core.dbt.project import dbt_executable
-    from platform_core.products.catalog import load_catalog
     from platform_core.products.factory import ProductContext
     from platform_core.tenancy.registry import load_registry, registry_path
     from platform_core.tenancy.source import SYNCED_TABLES

@@ -1,7 +1,7 @@
 """Breaking changes between a base tree and the working tree.
 
 Breaking: a public product removed, or a column of it removed or retyped, unless a new
-version is declared (products.yaml `version:` for Python/SQL products, dbt `versions` /
+version is declared (`version:` in a DataProducts defs.yaml for Python/SQL products, dbt `versions` /
 `latest_version` for dbt models). Read from declarations, so no code is imported."""
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ def _products(tree: Path) -> dict[str, PublicInterface]:
     interfaces: dict[str, PublicInterface] = {}
     read_locations.cache_clear()  # a temp tree may reuse a path
     for location in read_locations(tree):
-        if not location.products_file.is_file():
-            continue
-        for product in load_domain_products(location.products_file).products:
-            if product.is_public:
-                interfaces[product.ref] = _interface(product, tree)
+        for path in location.declaration_files:
+            for product in load_domain_products(path).products:
+                if product.is_public:
+                    interfaces[product.ref] = _interface(product, tree)
     return interfaces
 
 
@@ -57,7 +56,7 @@ def _dbt_models(tree: Path) -> dict[str, DbtModel]:
 
 
 # Warehouse type spellings -> the platform's logical types, so moving a product from
-# products.yaml to a dbt model (or switching varchar for text) is not a "retype".
+# a defs.yaml declaration to a dbt model (or switching varchar for text) is not a "retype".
 _TYPE_FAMILIES = {
     "integer": (
         "int",
@@ -90,7 +89,7 @@ def logical_type(declared: str) -> str:
 
 
 def public_interfaces(tree: Path) -> dict[str, PublicInterface]:
-    """Public products by asset key ("domain/name"): products.yaml and public dbt models."""
+    """Public products by asset key ("domain/name"): declared products and public dbt models."""
     interfaces = _products(tree)
     for model in _dbt_models(tree).values():
         ref = f"{model.domain}/{model.name}" if model.domain else f"dbt/{model.name}"
@@ -148,7 +147,7 @@ def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[
         )
         line = (
             product_line(head / new.file, ref.split("/", 1)[-1])
-            if new.file.endswith("products.yaml")
+            if not new.file.startswith("dbt_project/")
             else 0
         )
         found.append(
@@ -157,7 +156,7 @@ def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[
                 Severity.ERROR,
                 ref,
                 f"breaking change to public product '{ref}': {what} (version {old.version})",
-                "declare a new version (products.yaml version:, dbt versions:) so consumers "
+                "declare a new version (version: in its defs.yaml, dbt versions:) so consumers "
                 "can migrate, or keep the column and its type",
                 new.file,
                 line,
