@@ -127,11 +127,10 @@ def run_directly(env, database: Path) -> float:
 
     project = ROOT / "dbt_project"
     started = time.perf_counter()
-    with warehouse.session() as session:
-        for tenant in registry.tenants:
-            url = os.environ.get(tenant.source_env)
-            if url and tenant.enabled:
-                sync_tenant(tenant, url, session, SYNCED_TABLES)
+    for tenant in registry.tenants:
+        url = os.environ.get(tenant.source_env)
+        if url and tenant.enabled:
+            sync_tenant(tenant, url, warehouse, SYNCED_TABLES)
     python_products()  # ingestion first: the dbt sources
     subprocess.run(
         [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project),
