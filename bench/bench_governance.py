@@ -10,7 +10,7 @@
 Prints figures and ratios; never passes or fails on time (the machine is shared: compare
 ratios measured in one run, not absolutes).
 
-    uv run python bench/bench_governance.py [--repeat 3] [--sizes 1000x10 10000x50]
+    uv run python bench/bench_governance.py [--repeat 3] [--sizes 1000x10 10000x50] [--smoke]
 """
 
 from __future__ import annotations
@@ -283,7 +283,10 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="*", default=["1000x10", "10000x50"])
     parser.add_argument("--grpc-max-locations", type=int, default=10)
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:  # the real workspace is the gate's own CI step (`./mesh check`)
+        args.repeat, args.sizes, args.grpc_max_locations, args.skip_real = 1, ["40x2"], 0, True
     with tempfile.TemporaryDirectory(prefix="bench-gov-") as home:
         env = {**os.environ, "MESH_HOME": home, "DAGSTER_HOME": home, "NO_COLOR": "1"}
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")

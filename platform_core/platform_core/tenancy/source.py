@@ -62,6 +62,7 @@ def pg_logical_type(data_type: str, scale: int | None) -> str:
 
 @contextmanager
 def connect(url: str, tenant_id: str) -> Iterator[Any]:
+    """A connection whose transaction reads one REPEATABLE READ snapshot of the database."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc
 
@@ -75,6 +76,11 @@ def connect(url: str, tenant_id: str) -> Iterator[Any]:
             "back, backfill the tenant's failed partitions."
         ) from None
     try:
+        # One snapshot for rows, counts and checksums. ADBC (autocommit off) has already begun
+        # the transaction, so a session default would only apply to the *next* one: set this
+        # transaction's level before its first query.
+        with connection.cursor() as cursor:
+            cursor.execute("set transaction isolation level repeatable read")
         yield connection
     finally:
         connection.close()

@@ -60,9 +60,12 @@ class DuckDBSession(WarehouseSession):
             self.connection.unregister("_incoming_arrow")
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
+        # duckdb_columns() directly: the information_schema view over it costs ~3x as much,
+        # and every check and sync step asks.
         rows = self.connection.execute(
-            "select column_name, data_type, numeric_scale from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
+            "select column_name, data_type, numeric_scale from duckdb_columns() "
+            "where database_name = current_database() and schema_name = ? and table_name = ? "
+            "order by column_index",
             [safe_identifier(schema, "schema"), safe_identifier(table, "table")],
         ).fetchall()
         return columns_from_rows(rows)

@@ -65,12 +65,10 @@ def warehouse_resources(env: Environment, location: str) -> dict[str, Any]:
     database (a branch deployment's clone, never production).
     """
     if env.is_local:
-        from dagster_duckdb_pandas import DuckDBPandasIOManager
-
         path = str(env.duckdb_path)
         return {
             "warehouse": DuckDBWarehouse(path=path),
-            "io_manager": DuckDBPandasIOManager(database=path),
+            "io_manager": duckdb_pandas_io_manager(path),
         }
 
     from dagster_snowflake_pandas import SnowflakePandasIOManager
@@ -86,3 +84,30 @@ def warehouse_resources(env: Environment, location: str) -> dict[str, Any]:
             additional_snowflake_connection_args=endpoint or None,
         ),
     }
+
+
+def duckdb_pandas_io_manager(path: str) -> dg.IOManagerDefinition:
+    """dagster-duckdb-pandas' IO manager on `path`, imported when a run first needs it.
+
+    Constructing `DuckDBPandasIOManager` at load imports pandas (~1 s per code location) for
+    the few assets that hand DataFrames to an IO manager; this definition imports it in the
+    run instead. The config keys are the ones its DuckDB client reads.
+    """
+
+    @dg.io_manager(
+        config_schema={
+            "database": dg.Field(str, default_value=path),
+            "schema": dg.Field(dg.Noneable(str), default_value=None),
+            "connection_config": dg.Field(dict, default_value={}),
+        },
+        description=f"DataFrames as tables in DuckDB {path} (dagster-duckdb-pandas)",
+    )
+    def duckdb_pandas(init_context: dg.InitResourceContext) -> dg.IOManager:
+        from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+        config = init_context.resource_config
+        return DuckDBPandasIOManager(
+            database=config["database"], schema=config["schema"]
+        ).create_io_manager(init_context)
+
+    return duckdb_pandas
