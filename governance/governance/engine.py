@@ -31,11 +31,15 @@ class Violation:
     file: str = ""  # repo-relative file to annotate
     line: int = 0
     waived_by: str = ""  # the waiver's reason when waived
+    # What is wrong within the target (a dependency, an imported module, a column...): with
+    # rule and target, it names the violation without line numbers or wording.
+    subject: str = ""
+    related: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, what)
 
     @property
     def fingerprint(self) -> str:
-        """Stable across unrelated edits (no line numbers): what a baseline remembers."""
-        return f"{self.rule}|{self.target}|{self.message}"
+        """Stable across line shifts and rewording: what a baseline and SARIF remember."""
+        return f"{self.rule}|{self.target}|{self.subject}"
 
 
 @dataclass
@@ -58,6 +62,19 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
+def _found_elsewhere(context: GateContext) -> Iterable[Violation]:
+    return ()  # these rules' violations come from run_gate (waivers) or --base (breaking)
+
+
+for _id, _name, _severity, _summary in (
+    ("GOV100", "changes/breaking", Severity.ERROR,
+     "(with --base) public products keep their contract unless a new version is declared"),
+    ("GOV900", "waivers/expired", Severity.ERROR, "waivers expire"),
+    ("GOV901", "waivers/unused", Severity.WARNING, "a waiver matches a violation"),
+):  # fmt: skip
+    RULES[_id] = Rule(_id, _name, _severity, _summary, _found_elsewhere)
+
+
 def rule(id: str, name: str, severity: Severity, summary: str):
     """Register a rule function under a stable id (ids are never reused or renumbered)."""
 
@@ -75,6 +92,8 @@ class GateResult:
     baselined: list[Violation]
     load_seconds: float = 0.0
     rules_seconds: float = 0.0
+    examined: dict[str, int] = field(default_factory=dict)  # locations, assets, checks, ...
+    cached: list[str] = field(default_factory=list)  # locations taken from the cache
 
     @property
     def errors(self) -> list[Violation]:
@@ -146,7 +165,7 @@ def apply_waivers(
                     f"{waiver.expires.isoformat()} (reason was: {waiver.reason})",
                     "fix the underlying violation and delete the waiver, or agree a new expiry "
                     "date with the platform team",
-                    waivers_file, line,
+                    waivers_file, line, subject=waiver.expires.isoformat(),
                 )
             )  # fmt: skip
         elif index not in used:
@@ -194,6 +213,7 @@ def run_gate(
     baseline: set[str] | None = None,
     load_seconds: float = 0.0,
     extra: Iterable[Violation] = (),
+    cached: Iterable[str] = (),
 ) -> GateResult:
     """Every rule, plus `extra` violations found outside the graph (breaking changes against
     a base ref), through the same waivers and baseline."""
@@ -206,7 +226,8 @@ def run_gate(
         kept, baselined = split_baseline(kept, baseline)
     return GateResult(
         kept, waived, baselined, load_seconds=load_seconds,
-        rules_seconds=time.perf_counter() - started,
+        rules_seconds=time.perf_counter() - started, examined=graph.examined(),
+        cached=list(cached),
     )  # fmt: skip
 
 

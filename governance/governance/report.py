@@ -29,14 +29,25 @@ def render_terminal(result: GateResult, colour: bool | None = None) -> str:
         label = paint(f"{v.severity.value.upper():7}", _COLOURS[v.severity])
         lines.append(f"{label} {paint(v.rule, _BOLD)} {v.message}")
         lines.append(paint(f"        fix: {v.fix}" + (f"   [{place}]" if place else ""), _DIM))
+    lines.append(examined_line(result))
     summary = (
         f"governance gate: {len(result.errors)} error(s), {len(result.warnings)} warning(s), "
         f"{len(result.waived)} waived, {len(result.baselined)} in baseline  "
-        f"(load {result.load_seconds:.2f} s, rules {result.rules_seconds:.2f} s)"
+        f"(load {result.load_seconds:.2f} s"
+        + (f", {len(result.cached)} location(s) from cache" if result.cached else "")
+        + f", rules {result.rules_seconds:.2f} s)"
     )
     verdict = paint("PASSED", "\033[32m") if result.passed else paint("FAILED", "\033[31m")
     lines.append(f"{summary}  {verdict}")
     return "\n".join(lines)
+
+
+def examined_line(result: GateResult) -> str:
+    seen = result.examined
+    return "examined: " + ", ".join(
+        f"{seen.get(what, 0)} {what}"
+        for what in ("locations", "assets", "checks", "jobs", "schedules", "sensors")
+    )
 
 
 def render_json(result: GateResult) -> str:
@@ -46,7 +57,12 @@ def render_json(result: GateResult) -> str:
             "violations": [violation_dict(v) for v in result.violations],
             "waived": [violation_dict(v) for v in result.waived],
             "baselined": [violation_dict(v) for v in result.baselined],
-            "timings": {"load_seconds": result.load_seconds, "rules_seconds": result.rules_seconds},
+            "examined": result.examined,
+            "timings": {
+                "load_seconds": result.load_seconds,
+                "rules_seconds": result.rules_seconds,
+                "cached_locations": result.cached,
+            },
         },
         indent=2,
         default=str,

@@ -119,7 +119,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) has no owner",
                 "add owner: {name: ..., email: ...} matching the domain's owners in "
                 "governance/domains.yaml",
-                file, line,
+                file, line, subject="owner",
             )  # fmt: skip
             continue
         entry = context.config.registry.domains.get(name)
@@ -130,7 +130,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) is owned by {email}, who is not an owner of "
                 f"domain '{name}' in governance/domains.yaml",
                 f"add {email} to domains.{name}.owners, or correct the group's owner",
-                file, line,
+                file, line, subject=f"email:{email}",
             )  # fmt: skip
 
 
