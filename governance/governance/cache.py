@@ -88,9 +88,12 @@ class GraphCache:
         found = []
         for module in list(sys.modules.values()):
             file = getattr(module, "__file__", None)
-            if isinstance(file, str) and file.startswith(prefix) and not file.startswith(venv):
-                if not file.startswith(self.folders):
-                    found.append(file[len(prefix) :])
+            if (
+                isinstance(file, str)
+                and file.startswith(prefix)
+                and not file.startswith((venv, *self.folders))
+            ):
+                found.append(file[len(prefix) :])
         return found
 
     @classmethod
