@@ -76,7 +76,11 @@ def _violations_at(tree: Path, head: Path, args: argparse.Namespace) -> set[str]
 
     return {
         Violation(
-            v["rule"], Severity(v["severity"]), v["target"], v["message"], v["fix"],
+            v["rule"],
+            Severity(v["severity"]),
+            v["target"],
+            v["message"],
+            v["fix"],
             subject=v.get("subject", ""),
         ).fingerprint
         for v in data["violations"]
