@@ -154,6 +154,22 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contracts_export(args: argparse.Namespace) -> int:
+    from governance.contracts import export_contracts
+
+    root = _root(args)
+    output = Path(args.output_dir) if args.output_dir else root / ".mesh" / "contracts"
+    try:
+        written = export_contracts(root, output)
+    except MeshError as exc:
+        print(f"meshctl contracts export: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} ODCS v3 contract(s) written (validated against the standard):")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def cmd_codeowners(args: argparse.Namespace) -> int:
     from governance.codeowners import CODEOWNERS_PATH, render_codeowners, write_codeowners
     from governance.config import load_config
@@ -238,6 +254,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     impact.add_argument("--output")
     impact.add_argument("--fail-on-breaking", action="store_true")
     impact.set_defaults(func=cmd_impact)
+
+    contracts = sub.add_parser("contracts", help="data contracts (ODCS v3) of public products")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    export = contracts_sub.add_parser(
+        "export", help="write an ODCS v3 document per public product (Python and dbt)"
+    )
+    export.add_argument("--root", help="mesh root (default: the nearest dg.toml)")
+    export.add_argument("--output-dir", help="default: .mesh/contracts under the mesh root")
+    export.set_defaults(func=cmd_contracts_export)
 
     rules = add("rules", "list the gate's rules")
     rules.set_defaults(func=cmd_rules)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+from importlib import metadata
 from xml.etree import ElementTree as ET
 
 from governance.engine import RULES, GateResult, Severity, Violation, violation_dict
@@ -69,21 +71,50 @@ def render_json(result: GateResult) -> str:
     )
 
 
-def _sarif_result(v: Violation) -> dict[str, object]:
-    location: dict[str, object] = {"artifactLocation": {"uri": v.file or "workspace.yaml"}}
-    if v.line:
-        location["region"] = {"startLine": v.line}
-    return {
+def _physical(file: str, line: int) -> dict[str, object]:
+    location: dict[str, object] = {
+        "artifactLocation": {"uri": file or "workspace.yaml", "uriBaseId": "SRCROOT"}
+    }
+    if line > 0:
+        location["region"] = {"startLine": line}
+    return location
+
+
+def _sarif_result(v: Violation, index: dict[str, int]) -> dict[str, object]:
+    result: dict[str, object] = {
         "ruleId": v.rule,
         "level": "error" if v.severity is Severity.ERROR else "warning",
         "message": {"text": f"{v.message}. Fix: {v.fix}"},
-        "locations": [{"physicalLocation": location}],
-        "partialFingerprints": {"governance/v1": v.fingerprint},
+        "locations": [{"physicalLocation": _physical(v.file, v.line)}],
+        # rule + target + subject: no line number and no wording, so an alert keeps its
+        # identity when lines above it move or a message is improved.
+        "partialFingerprints": {
+            "governance/v2": hashlib.sha256(v.fingerprint.encode()).hexdigest()
+        },
     }
+    if v.rule in index:
+        result["ruleIndex"] = index[v.rule]
+    if v.related:
+        result["relatedLocations"] = [
+            {"id": n, "physicalLocation": _physical(file, line), "message": {"text": what}}
+            for n, (file, line, what) in enumerate(v.related, start=1)
+        ]
+    return result
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("mesh-governance")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
 
 
 def render_sarif(result: GateResult) -> str:
     """SARIF 2.1.0, as GitHub code scanning reads it (annotations on file and line)."""
+    import governance.rules  # noqa: F401  (every rule that can fire is in rules[])
+
+    ordered = sorted(RULES.values(), key=lambda r: r.id)
+    index = {r.id: n for n, r in enumerate(ordered)}
     rules = [
         {
             "id": r.id,
@@ -93,16 +124,25 @@ def render_sarif(result: GateResult) -> str:
                 "level": "error" if r.severity is Severity.ERROR else "warning"
             },
         }
-        for r in RULES.values()
+        for r in ordered
     ]
+    version = tool_version()
     return json.dumps(
         {
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
             "runs": [
                 {
-                    "tool": {"driver": {"name": "mesh-governance", "rules": rules}},
-                    "results": [_sarif_result(v) for v in result.violations],
+                    "tool": {
+                        "driver": {
+                            "name": "mesh-governance",
+                            "version": version,
+                            "semanticVersion": version,
+                            "rules": rules,
+                        }
+                    },
+                    "originalUriBaseIds": {"SRCROOT": {"description": {"text": "the mesh root"}}},
+                    "results": [_sarif_result(v, index) for v in result.violations],
                 }
             ],
         },

@@ -27,6 +27,7 @@ class DbtModel:
     columns: dict[str, str] = field(default_factory=dict)  # name -> data_type
     latest_version: str = ""
     deprecation_date: str = ""
+    entry: dict[str, Any] = field(default_factory=dict, repr=False)  # the YAML as written
 
     @property
     def domain(self) -> str:
@@ -101,7 +102,7 @@ def load_dbt_project(root: Path) -> DbtProject | None:
                 contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
                 columns=columns,
                 latest_version=str(entry.get("latest_version") or (max(versions) if versions else "")),
-                deprecation_date=str(entry.get("deprecation_date") or ""),
+                deprecation_date=str(entry.get("deprecation_date") or ""), entry=entry,
             )  # fmt: skip
     return project
 
