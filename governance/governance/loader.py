@@ -227,6 +227,7 @@ def load_location(entry: WorkspaceEntry, root: Path, entries: list[WorkspaceEntr
                 "the full traceback"
             )
             load.inputs = watch.files()
+            record.cross_imports = _cross_imports(watch, root)
             return load
     if not entry.folder:
         module_file = getattr(sys.modules.get(entry.target), "__file__", None)
@@ -237,15 +238,19 @@ def load_location(entry: WorkspaceEntry, root: Path, entries: list[WorkspaceEntr
     record.jobs = sorted(j for j in repo.job_names if not j.startswith("__"))
     record.schedules = sorted(s.name for s in repo.schedule_defs)
     record.sensors = sorted(s.name for s in repo.sensor_defs)
-    record.cross_imports = [
-        CrossImport(module, domain, _relative(Path(file), root) if file else "", line)
-        for module, domain, file, line in watch.cross_imports()
-    ]
+    record.cross_imports = _cross_imports(watch, root)
     load.assets = records_of(entry.location, repo, root, record.entry_file)
     record.asset_count = len(load.assets)
     record.check_count = sum(len(a.checks) for a in load.assets)
     load.inputs = watch.files()
     return load
+
+
+def _cross_imports(watch: LoadWatch, root: Path) -> list[CrossImport]:
+    return [
+        CrossImport(module, domain, _relative(Path(file), root) if file else "", line)
+        for module, domain, file, line in watch.cross_imports()
+    ]
 
 
 def _top(entry: WorkspaceEntry) -> str:

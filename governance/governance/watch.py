@@ -95,6 +95,8 @@ class LoadWatch:
     def cross_imports(self) -> list[tuple[str, str, str, int]]:
         """(module, its domain, importing file, line) for each other domain's module loaded."""
         found = {}
+        for module, (domain, where, line) in self.seen.items():  # attempts count, failed too
+            found.setdefault(module.split(".")[0], (module, domain, where, line))
         for module, file in self.new_modules.items():
             domain = self.other_packages.get(module.split(".")[0]) or self._folder_domain(file)
             if domain is None:

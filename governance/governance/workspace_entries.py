@@ -95,6 +95,10 @@ def _from_workspace_yaml(root: Path) -> list[WorkspaceEntry]:
             )  # fmt: skip
             continue
         target = origin.loadable_target_origin
+        directory = target.working_directory
+        if directory and not Path(directory).is_absolute():
+            # Relative to where `dagster dev -w workspace.yaml` runs: the mesh root.
+            directory = str((root / directory).resolve())
         kind, name = next(
             (k, v)
             for k, v in (
@@ -107,7 +111,7 @@ def _from_workspace_yaml(root: Path) -> list[WorkspaceEntry]:
         entries.append(
             WorkspaceEntry(
                 location=origin.location_name, kind=kind, target=name,
-                attribute=target.attribute, working_directory=target.working_directory,
+                attribute=target.attribute, working_directory=directory,
                 line=line,
             )
         )  # fmt: skip
