@@ -4,10 +4,14 @@ while everything it was built from is unchanged.
 A location's entry is valid while
 - the run-wide key holds: uv.lock (every third-party package), the loader's own code, the
   Python version and the MESH_*/DAGSTER_* environment;
-- every *shared* file is unchanged: repo files some location imported or read outside any
-  location's folder (platform_core, the dbt project, ...), so a platform change reloads all;
+- every *shared* file is unchanged: repo modules some location imported outside any
+  location's folder (platform_core, ...), and every non-module file any location read (a
+  products.yaml, defs.yaml, the dbt manifest). Reads are shared because platform_core caches
+  them per process (the product catalog reads every domain's declarations once, during
+  whichever location loads first), so which location depends on a declaration cannot be
+  told: a declaration edit reloads every location, a code edit only its own;
 - its own folder is unchanged (every file under it, so a new file in an autoloaded `defs/`
-  counts), and so is every file of another location it imported or read;
+  counts), and so is every module of another location it imported;
 - its workspace entry is declared the same way.
 Failed loads are never cached. `meshctl check --no-cache` ignores and rewrites nothing; CI
 runs cold.
@@ -130,12 +134,14 @@ class GraphCache:
             locations.pop(entry.location, None)  # never trust a failed or unplaced load
             return
         own: dict[str, str] = {}
-        for file in sorted(load.inputs):
+        for file in sorted(load.modules):
             relative = str(Path(file).relative_to(self.root))
             if file.startswith(self.folders):
                 own[relative] = file_digest(Path(file))
             else:
                 self.data["shared"][relative] = file_digest(Path(file))
+        for file in sorted(load.reads):
+            self.data["shared"][str(Path(file).relative_to(self.root))] = file_digest(Path(file))
         locations[entry.location] = {
             "identity": entry.identity(),
             "folder": self._folders(entry),

@@ -41,7 +41,8 @@ class LocationLoad:
 
     record: LocationRecord
     assets: list[AssetRecord] = field(default_factory=list)
-    inputs: set[str] = field(default_factory=set)  # absolute files imported or read
+    modules: set[str] = field(default_factory=set)  # absolute repo files it imported
+    reads: set[str] = field(default_factory=set)  # absolute repo files it read (declarations)
 
 
 def _pointer(entry: WorkspaceEntry, attribute: str, working_directory: str | None):
@@ -226,7 +227,7 @@ def load_location(entry: WorkspaceEntry, root: Path, entries: list[WorkspaceEntr
                 "fix the error above; `dagster definitions validate -w workspace.yaml` shows "
                 "the full traceback"
             )
-            load.inputs = watch.files()
+            load.modules, load.reads = watch.files()
             record.cross_imports = _cross_imports(watch, root)
             return load
     if not entry.folder:
@@ -242,7 +243,7 @@ def load_location(entry: WorkspaceEntry, root: Path, entries: list[WorkspaceEntr
     load.assets = records_of(entry.location, repo, root, record.entry_file)
     record.asset_count = len(load.assets)
     record.check_count = sum(len(a.checks) for a in load.assets)
-    load.inputs = watch.files()
+    load.modules, load.reads = watch.files()
     return load
 
 

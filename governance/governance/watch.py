@@ -114,12 +114,19 @@ class LoadWatch:
                 return domain
         return None
 
-    def files(self) -> set[str]:
-        """Repo files this load imported or read (third-party code is pinned by uv.lock)."""
+    def files(self) -> tuple[set[str], set[str]]:
+        """(modules, other files) of the repo this load imported or read (third-party code is
+        pinned by uv.lock)."""
         venv = self.root + "/.venv/"
-        candidates = {str(Path(f).resolve()) for f in (*self.opened, *self.new_modules.values())}
-        return {
-            f
-            for f in candidates
-            if f.startswith(self.root + "/") and not f.startswith(venv) and "__pycache__" not in f
-        }
+
+        def in_repo(files) -> set[str]:
+            resolved = {str(Path(f).resolve()) for f in files}
+            return {
+                f for f in resolved
+                if f.startswith(self.root + "/") and not f.startswith(venv)
+                and "__pycache__" not in f
+            }  # fmt: skip
+
+        modules = in_repo(self.new_modules.values())
+        read = in_repo(f for f in self.opened if not f.endswith((".py", ".pyc")))
+        return modules, read - modules
