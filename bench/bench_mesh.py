@@ -44,11 +44,11 @@ def run_sql_directly(home: Path) -> float:
     straight on DuckDB, no Dagster."""
     import dagster as dg
     import pyarrow as pa
+    from mesh_tooling.runner import _topological
     from platform_core.dbt.project import dbt_executable
     from platform_core.environment import detect_environment
     from platform_core.products.catalog import load_catalog
     from platform_core.products.factory import ProductContext
-    from platform_core.runner import _topological
     from platform_core.warehouse import DuckDBWarehouse
 
     env = detect_environment({"MESH_HOME": str(home)})
@@ -118,14 +118,14 @@ def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
             run_env = {**env, "MESH_HOME": str(home), "DAGSTER_HOME": str(home)}
             args = ["--tenants", str(tenants), "--orders-per-tenant", str(orders)]
             subprocess.run(
-                [sys.executable, "-m", "platform_core.cli", "seed", *args],
+                [sys.executable, "-m", "mesh_tooling.cli.main", "seed", *args],
                 env=run_env,
                 check=True,
                 capture_output=True,
             )
             started = time.perf_counter()
             out = subprocess.run(
-                [sys.executable, "-m", "platform_core.cli", "materialize", *args],
+                [sys.executable, "-m", "mesh_tooling.cli.main", "materialize", *args],
                 env=run_env, check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
             mesh = time.perf_counter() - started

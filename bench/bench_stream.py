@@ -33,10 +33,10 @@ import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 from confluent_kafka import Consumer  # noqa: E402
 from mesh_marketing.streams import CLICK_EVENT  # noqa: E402
+from mesh_tooling.sample.clicks import produce_clicks  # noqa: E402
+from mesh_tooling.servers.kafka_broker import local_broker  # noqa: E402
 from platform_core.streaming import StreamKnobs  # noqa: E402
-from platform_core.streaming.broker import local_broker  # noqa: E402
 from platform_core.streaming.events import RawMessage  # noqa: E402
-from platform_core.streaming.producer import produce_clicks  # noqa: E402
 from platform_core.streaming.sensor import leave_groups  # noqa: E402
 
 from tests.support.processes import free_port  # noqa: E402

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-from platform_core.sample_data import Scale, generate
-from platform_core.tenancy.postgres_server import LocalPostgres, start_postgres
+from mesh_tooling.sample.data import Scale, generate
+from mesh_tooling.sample.tenant_databases import create_tenant_database, load_tenant_tables
+from mesh_tooling.servers.postgres import LocalPostgres, start_postgres
 from platform_core.tenancy.registry import TenantEntry
-from platform_core.tenancy.seed import SYNCED_TABLES, create_tenant_database, load_tenant_tables
-from platform_core.tenancy.source import connect, read_table, source_columns
+from platform_core.tenancy.source import SYNCED_TABLES, connect, read_table, source_columns
 from platform_core.tenancy.sync import sync_tenant
 from platform_core.warehouse.duckdb import DuckDBWarehouse
 

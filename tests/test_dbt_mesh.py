@@ -8,8 +8,8 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pytest
+from mesh_tooling.runner import load_mesh_graph
 from platform_core.environment import current_environment
-from platform_core.runner import load_mesh_graph
 
 from tests.support.processes import BIN
 from tests.test_mesh_end_to_end import query

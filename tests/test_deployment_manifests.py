@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 import yaml
 from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
-from platform_core.deploy import image_context, topology
+from mesh_tooling.manifests import image_context, topology
 from platform_core.workspace import read_locations, read_workspace_yaml
 
 from tests.support.processes import BIN
@@ -180,9 +180,9 @@ def test_image_context_holds_platform_core_and_one_location_only(repo_root, tmp_
 
 def test_dockerfile_runs_as_non_root_and_uses_the_image_context_script(repo_root):
     dockerfile = (repo_root / topology.DOCKERFILE).read_text()
-    assert "platform_core/platform_core/deploy/image_context.py" in dockerfile
+    assert "tooling/mesh_tooling/manifests/image_context.py" in dockerfile
     assert Path(image_context.__file__).resolve() == (
-        repo_root / "platform_core/platform_core/deploy/image_context.py"
+        repo_root / "tooling/mesh_tooling/manifests/image_context.py"
     )
     stages = dockerfile.split("\nFROM ")
     for target in ("instance", "location"):

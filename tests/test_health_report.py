@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from mesh_tooling.health_report import collect_health, render_text, write_html
 from platform_core.environment import current_environment
 from platform_core.monitoring import (
     Alert,
@@ -17,7 +18,6 @@ from platform_core.monitoring import (
     throttle_tenant,
 )
 from platform_core.monitoring.cost import RunCost, current_month, record_cost
-from platform_core.monitoring.health import collect_health, render_text, write_html
 from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import load_catalog
 

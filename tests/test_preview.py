@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from platform_core.deploy.changes import detect_changes
-from platform_core.deploy.preview import branch_slug, prepare_branch_home
+from mesh_tooling.preview.branch import branch_slug, prepare_branch_home
+from mesh_tooling.preview.changes import detect_changes
 from platform_core.environment import detect_environment
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import read_locations

@@ -11,8 +11,8 @@ import time
 import dagster as dg
 import duckdb
 import pytest
+from mesh_tooling.sample.clicks import produce_clicks
 from platform_core.streaming import StreamKnobs
-from platform_core.streaming.producer import produce_clicks
 from platform_core.streaming.ranges import parse_ranges
 from platform_core.streaming.sensor import RANGES_TAG, STREAM_TAG, group_member, leave_groups
 

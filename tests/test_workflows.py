@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import pytest
 import yaml
-from platform_core.deploy import topology
-from platform_core.deploy.cli import COMMENT_MARKER
+from mesh_tooling.cli.deploy import COMMENT_MARKER
+from mesh_tooling.manifests import topology
 from platform_core.deploy.pull_requests import GitHubPullRequests
 
 from tests.support.processes import BIN

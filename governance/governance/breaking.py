@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from governance.contracts import ProductContract, logical_type, product_contracts
-from governance.engine import Severity, Violation
+from governance.ruleset import Severity, Violation
 
 __all__ = ["breaking_changes", "contract_differences", "logical_type"]
 

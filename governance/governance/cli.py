@@ -146,7 +146,6 @@ def cmd_impact(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    import governance.rules  # noqa: F401
     from governance.engine import RULES
 
     for rule in sorted(RULES.values(), key=lambda r: r.id):

@@ -18,7 +18,6 @@ from platform_core.monitoring import (
     LocationMonitor,
     TenantDirectory,
     build_monitoring_sensors,
-    default_tenant_directory,
     mesh_monitored_assets,
     monitored_assets,
     tenant_pool,
@@ -27,6 +26,7 @@ from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import catalog_for
 from platform_core.products.declaration import load_domain_products
 from platform_core.products.factory import ProductImplementation, build_product_assets
+from platform_core.tenancy.directory import default_tenant_directory
 from platform_core.warehouse.resources import warehouse_resources
 from platform_core.workspace import platform_mesh_root
 

@@ -223,7 +223,7 @@ def test_the_postgres_registry_table_is_validated_the_same_way(tenant_postgres, 
 
 
 def test_seeding_points_exactly_the_seeded_sample_tenants_at_their_databases():
-    from platform_core.tenancy.seed import point_sample_sources
+    from mesh_tooling.sample.tenant_databases import point_sample_sources
 
     environ = {"TENANT_T003_DB_URL": "postgresql://old/t003", "ACME_DB_URL": "kept"}
     point_sample_sources({"t001": "postgresql://new/t001"}, environ)

@@ -2,7 +2,7 @@
 dbt (dbt_project/models/marketing/)."""
 
 import pyarrow as pa
-from platform_core.sample_data import read_landing
+from platform_core.landing import read_landing
 
 from platform_core import ProductContext, python_product
 

@@ -6,7 +6,7 @@ per tenant and unioned here with a `tenant_id` column.
 """
 
 import pyarrow as pa
-from platform_core.sample_data import read_landing
+from platform_core.landing import read_landing
 from platform_core.tenancy.entry_point import all_tenants_sql
 
 from platform_core import ProductContext, python_product, sql_product

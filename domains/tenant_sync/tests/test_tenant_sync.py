@@ -17,8 +17,13 @@ import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import pandas as pd
 import pytest
+from mesh_tooling.sample.data import Scale
+from mesh_tooling.sample.tenant_databases import (
+    create_tenant_database,
+    load_tenant_tables,
+    tenant_slices,
+)
 from platform_core.monitoring import AlertRouter, IncidentStore, LogChannel
-from platform_core.sample_data import Scale
 from platform_core.tenancy.definitions import (
     alert_for_failed_run,
     build_dedicated_tenant_definitions,
@@ -29,13 +34,7 @@ from platform_core.tenancy.entry_point import all_tenants_sql, validated_tenants
 from platform_core.tenancy.isolation import CrossTenantAccessRefused, TenantScopedSession
 from platform_core.tenancy.partitions import backfill_failed_tenants, failed_tenant_partitions
 from platform_core.tenancy.registry import load_registry_file
-from platform_core.tenancy.seed import (
-    SYNCED_TABLES,
-    create_tenant_database,
-    load_tenant_tables,
-    tenant_slices,
-)
-from platform_core.tenancy.source import SourceUnavailable
+from platform_core.tenancy.source import SYNCED_TABLES, SourceUnavailable
 from platform_core.tenancy.sync import SyncValidationError, sync_tenant
 from platform_core.warehouse.duckdb import DuckDBWarehouse
 
@@ -174,7 +173,7 @@ KILL_MID_LOAD = textwrap.dedent(
     """
     import os, signal, sys
     from platform_core.tenancy.registry import load_registry_file
-    from platform_core.tenancy.seed import SYNCED_TABLES
+    from platform_core.tenancy.source import SYNCED_TABLES
     from platform_core.tenancy.sync import sync_tenant
     from platform_core.warehouse.duckdb import DuckDBWarehouse
 
@@ -373,7 +372,7 @@ def test_adding_a_registry_entry_makes_its_partition_appear_without_a_deploy(
 def test_a_dedicated_location_is_generated_from_the_template_and_runs(
     tmp_path, registry_file, warehouse, monkeypatch
 ):
-    from platform_core.tenancy.location_template import generate_tenant_location
+    from mesh_tooling.scaffold.tenant_location import generate_tenant_location
 
     root = tmp_path / "mesh"
     root.mkdir()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from governance.engine import GateContext
 from governance.model import AssetRecord
+from governance.ruleset import GateContext
 from governance.yamllines import product_line
 
 

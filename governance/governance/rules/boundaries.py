@@ -13,7 +13,7 @@ from pathlib import Path
 
 from platform_core.workspace import read_locations
 
-from governance.engine import GateContext, Severity, Violation, rule
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 
 @cache

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from governance.engine import GateContext, Severity, Violation, rule
 from governance.model import AssetRecord
 from governance.rules._where import declared_in, under, where
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 
 def _own_assets(context: GateContext) -> Iterator[AssetRecord]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from governance.engine import GateContext, Severity, Violation, rule
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 DBT_DIR = "dbt_project"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from governance.engine import GateContext, Severity, Violation, rule
 from governance.rules._where import where
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 
 @rule("GOV040", "dependencies/public-only", Severity.ERROR, "cross-domain deps on public only")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from governance.engine import GateContext, Severity, Violation, rule
 from governance.rules._where import where
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 
 @rule("GOV060", "deprecation/consumers", Severity.ERROR, "no consumers past deprecation_date")

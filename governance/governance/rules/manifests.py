@@ -10,8 +10,8 @@ import yaml
 from platform_core.workspace import read_locations
 
 from governance.codeowners import CODEOWNERS_PATH, render_codeowners
-from governance.engine import GateContext, Severity, Violation, rule
 from governance.loader import read_workspace_entries
+from governance.ruleset import GateContext, Severity, Violation, rule
 from governance.yamllines import key_line
 
 DEPLOYMENT_FILES = ("deployment/dagster_cloud.yaml", "dagster_cloud.yaml")

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from governance.engine import GateContext, Severity, Violation, rule
+from governance.ruleset import GateContext, Severity, Violation, rule
 
 SCANNED_SUFFIXES = {
     ".py", ".yaml", ".yml", ".toml", ".json", ".cfg", ".ini", ".env", ".sql", ".sh", ".txt",

@@ -1,8 +1,7 @@
-"""Deployment of the mesh beyond one machine: Dagster+ (hybrid) and open-source Dagster.
+"""What a running location needs of the deployment: the per-pull-request Snowflake clone.
 
-- `topology`: every deployment manifest (dagster_cloud.yaml, Helm values, docker-compose,
-  the OSS dagster.yaml) rendered from the workspace manifests, so location lists cannot drift.
-- `image_context`: what goes into one location's image (stdlib only; runs inside `docker build`).
-- `clones`: the per-pull-request Snowflake clone (create, drop, clean up stale ones).
-- `changes` / `preview`: what a branch changed, and a local preview of it on a warehouse copy.
+- `clones`: create, drop and clean up the branch deployment's clone.
+- `clone_jobs`: the platform location's jobs around it; `pull_requests`: which PRs are closed.
+
+Rendering the deployment manifests and previewing a branch are tooling (`mesh_tooling`).
 """

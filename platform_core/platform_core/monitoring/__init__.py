@@ -27,8 +27,6 @@ from platform_core.monitoring.tenants import (
     StaticTenantDirectory,
     TenantDirectory,
     TenantProfile,
-    default_tenant_directory,
-    profiles_from_registry_entries,
     tenant_pool,
 )
 

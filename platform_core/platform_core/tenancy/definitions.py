@@ -1,5 +1,5 @@
 """Dagster definitions of tenant sync, shared by the `tenant_sync` location and by dedicated
-per-tenant locations generated from the template (see `platform_core.tenancy.location_template`).
+per-tenant locations generated from the template (see `mesh_tooling.scaffold.tenant_location`).
 
 - assets `tenant_sync/<table>`, partitioned by tenant (dynamic partitions named `tenants`), one
   atomic multi-asset per tenant run;
@@ -29,8 +29,7 @@ from platform_core.tenancy.scheduling import (
     partition_changes,
     run_tags,
 )
-from platform_core.tenancy.seed import SYNCED_TABLES
-from platform_core.tenancy.source import SourceColumn
+from platform_core.tenancy.source import SYNCED_TABLES, SourceColumn
 from platform_core.tenancy.sync import (
     compare_table,
     mark_validated,

@@ -5,7 +5,7 @@
 - Snowflake: one role per tenant owning only its schema (`snowflake_isolation_ddl`); the
   tenant's run uses that role, so the server itself refuses other schemas.
 - Sources: each tenant database belongs to its own PostgreSQL role and CONNECT is revoked from
-  PUBLIC (`platform_core.tenancy.seed`), so one tenant's credentials cannot open another's.
+  PUBLIC (`mesh_tooling.sample.tenant_databases`), so one tenant's credentials cannot open another's.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ _PG_LOGICAL = {
     "real": "float",
 }
 DECIMAL_CHECKSUM_SCALE = 9
+# The tables tenant sync copies from every tenant's application database.
+SYNCED_TABLES = ("customers", "products", "orders")
 
 
 class SourceUnavailable(ConfigurationError):

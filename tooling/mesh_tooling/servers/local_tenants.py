@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from platform_core.environment import Environment
-from platform_core.sample_data import Scale
-from platform_core.tenancy.postgres_server import LocalPostgres, server_folder, start_postgres
-from platform_core.tenancy.seed import seed_tenant_databases
+
+from mesh_tooling.sample.data import Scale
+from mesh_tooling.sample.tenant_databases import seed_tenant_databases
+from mesh_tooling.servers.postgres import LocalPostgres, server_folder, start_postgres
 
 
 def postgres_dir(env: Environment) -> Path:

@@ -18,7 +18,7 @@ COMMENT_MARKER = "<!-- mesh-impact -->"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from platform_core.deploy.topology import stale_manifests, write_manifests
+    from mesh_tooling.manifests.topology import stale_manifests, write_manifests
 
     root = find_mesh_root()
     if args.check:
@@ -32,7 +32,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    from platform_core.deploy.changes import ChangeSet, detect_changes
+    from mesh_tooling.preview.changes import ChangeSet, detect_changes
 
     root = find_mesh_root()
     if args.all:
@@ -43,9 +43,10 @@ def cmd_changes(args: argparse.Namespace) -> int:
     if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
     else:
-        from platform_core.deploy.changes import Impact, render_markdown
         from platform_core.products.catalog import load_catalog
-        from platform_core.runner import load_mesh_graph
+
+        from mesh_tooling.preview.changes import Impact, render_markdown
+        from mesh_tooling.runner import load_mesh_graph
 
         impact = Impact.of(changes, load_mesh_graph(root))
         if args.format == "json":
@@ -101,7 +102,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from platform_core.deploy.preview import run_preview
+    from mesh_tooling.preview.branch import run_preview
 
     report = run_preview(
         find_mesh_root(),

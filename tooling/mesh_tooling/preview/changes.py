@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import Location, read_locations
 
@@ -208,7 +207,7 @@ class Impact:
 
     @classmethod
     def of(cls, changes: ChangeSet, graph: Any) -> Impact:
-        """`graph` is a platform_core.runner.MeshGraph of the branch's code."""
+        """`graph` is a mesh_tooling.runner.MeshGraph of the branch's code."""
         changed = changes.changed_assets(graph.producer)
         closure = graph.downstream_closure(changed)
         return cls(

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from platform_core.errors import ConfigurationError
+from platform_core.landing import landing_path
 
 EPOCH = datetime(2026, 1, 1)
 DAYS = 90
@@ -29,11 +28,6 @@ COUNTRIES = np.array(["US", "DE", "FR", "GB", "TH", "BR", "JP", "IN"])
 CATEGORIES = np.array(["apparel", "home", "beauty", "electronics", "grocery", "toys"])
 CHANNELS = np.array(["search", "social", "email", "display"])
 STATUSES = np.array(["completed", "refunded", "cancelled"])
-SOURCES = {
-    "tenant_app": ("tenants", "customers", "products", "orders"),
-    "ads": ("campaigns", "ad_spend"),
-    "clickstream": ("clicks",),
-}
 
 
 @dataclass(frozen=True)
@@ -182,11 +176,6 @@ def generate(scale: Scale) -> dict[str, pa.Table]:
     }
 
 
-def landing_path(landing_dir: Path, table: str) -> Path:
-    source = next(s for s, tables in SOURCES.items() if table in tables)
-    return landing_dir / source / f"{table}.parquet"
-
-
 def write_landing(landing_dir: Path, scale: Scale) -> bool:
     """Write the extracts unless the same scale is already there. Returns True if written."""
     marker = landing_dir / "scale.json"
@@ -198,12 +187,3 @@ def write_landing(landing_dir: Path, scale: Scale) -> bool:
         pq.write_table(data, path)
     marker.write_text(json.dumps(asdict(scale)))
     return True
-
-
-def read_landing(landing_dir: Path, table: str) -> pa.Table:
-    path = landing_path(landing_dir, table)
-    if not path.is_file():
-        raise ConfigurationError(
-            f"No landed extract at {path}. Fix: run `meshctl seed` (or `./mesh up`) first."
-        )
-    return pq.read_table(path)

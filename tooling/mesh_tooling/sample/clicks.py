@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from platform_core.sample_data import Scale, generate
 from platform_core.streaming.resource import KafkaResource
+
+from mesh_tooling.sample.data import Scale, generate
 
 MALFORMED = (
     b'{"click_id": 1, "tenant_id": "t001", ',  # cut off: not JSON

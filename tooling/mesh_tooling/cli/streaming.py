@@ -26,8 +26,9 @@ def cmd_lag(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from platform_core.streaming.producer import produce_clicks
     from platform_core.streaming.resource import kafka_client_from_env
+
+    from mesh_tooling.sample.clicks import produce_clicks
 
     kafka = kafka_client_from_env()
     kafka.ensure_topic(args.topic, args.partitions)
@@ -43,7 +44,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     from platform_core.environment import current_environment
-    from platform_core.streaming.broker import broker_command
+
+    from mesh_tooling.servers.kafka_broker import broker_command
 
     data_dir = current_environment().mesh_home / "kafka"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -54,8 +56,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def start_local_stream(mesh_home: Path, rate: float) -> list[subprocess.Popen]:
     """For `meshctl dev`: the local broker and a producer at `rate` msg/s, in the background.
     Sets MESH_KAFKA_BOOTSTRAP_SERVERS, so the stream sensors of `dagster dev` start running."""
-    from platform_core.streaming.broker import LOCAL_PORT, listening, start_broker
     from platform_core.streaming.resource import BOOTSTRAP_ENV
+
+    from mesh_tooling.servers.kafka_broker import LOCAL_PORT, listening, start_broker
 
     processes = []
     if not os.environ.get(BOOTSTRAP_ENV):
@@ -68,7 +71,7 @@ def start_local_stream(mesh_home: Path, rate: float) -> list[subprocess.Popen]:
             [
                 sys.executable,
                 "-m",
-                "platform_core.cli",
+                "mesh_tooling.cli.main",
                 "produce",
                 "--forever",
                 "--rate",
@@ -87,7 +90,7 @@ def start_local_stream(mesh_home: Path, rate: float) -> list[subprocess.Popen]:
 
 
 def stop_local_stream(processes: list[subprocess.Popen]) -> None:
-    from platform_core.streaming.broker import stop_broker
+    from mesh_tooling.servers.kafka_broker import stop_broker
 
     for process in reversed(processes):
         stop_broker(process)

@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from platform_core.environment import current_environment
-from platform_core.sample_data import Scale, write_landing
 from platform_core.workspace import find_mesh_root
+
+from mesh_tooling.sample.data import Scale, write_landing
 
 DEFAULT_SCALE = Scale()
 
@@ -48,7 +49,7 @@ _STARTED_POSTGRES: list = []
 
 def _tenant_databases(args: argparse.Namespace) -> None:
     """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
-    from platform_core.tenancy.local import start_local_tenant_databases
+    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
 
     server, started = start_local_tenant_databases(current_environment(), _scale(args))
     if started:
@@ -64,7 +65,7 @@ def _stop_started_postgres() -> None:
 def cmd_materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from platform_core.runner import materialize_mesh
+    from mesh_tooling.runner import materialize_mesh
 
     root = find_mesh_root()
     cmd_seed(args)
@@ -97,7 +98,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     stream = []
     if args.stream:
-        from platform_core.streaming.cli import start_local_stream
+        from mesh_tooling.cli.streaming import start_local_stream
 
         stream = start_local_stream(env.mesh_home, args.stream_rate)
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
@@ -111,7 +112,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return process.wait()
     finally:
         if stream:
-            from platform_core.streaming.cli import stop_local_stream
+            from mesh_tooling.cli.streaming import stop_local_stream
 
             stop_local_stream(stream)
 
@@ -136,18 +137,9 @@ def cmd_products(args: argparse.Namespace) -> int:
 
 def cmd_dbt_prepare(args: argparse.Namespace) -> int:
     """Parse the dbt project once for this environment's target; every location reuses it."""
-    from platform_core.dbt.project import mesh_dbt_project
-    from platform_core.errors import DbtProjectError
+    from platform_core.dbt.__main__ import prepare_for_environment
 
-    env = current_environment()
-    project = mesh_dbt_project(env, find_mesh_root())
-    try:
-        manifest = project.prepare(env, force=True)
-    except DbtProjectError as error:
-        print(error, file=sys.stderr)
-        return 1
-    print(f"dbt manifest prepared for target '{project.target}' ({env.name}): {manifest}")
-    return 0
+    return prepare_for_environment(find_mesh_root())
 
 
 def cmd_tenants(args: argparse.Namespace) -> int:
@@ -166,7 +158,7 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             print(f"SKIPPED {problem}")
         return 1 if registry.problems else 0
     if args.action == "new-location":
-        from platform_core.tenancy.location_template import generate_tenant_location
+        from mesh_tooling.scaffold.tenant_location import generate_tenant_location
 
         project = generate_tenant_location(root, args.tenant)
         print(
@@ -178,7 +170,6 @@ def cmd_tenants(args: argparse.Namespace) -> int:
         return 0
     # backfill-failed: re-run, in this process, every tenant whose latest sync failed.
     import dagster as dg
-
     from platform_core.tenancy.partitions import backfill_failed_tenants
     from platform_core.workspace import read_locations
 
@@ -197,11 +188,11 @@ def cmd_tenants(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
     import dagster as dg
-
-    from platform_core.monitoring.health import collect_health, render_text, write_html
     from platform_core.monitoring.storage import monitoring_warehouse
-    from platform_core.monitoring.tenants import default_tenant_directory
     from platform_core.products.catalog import load_catalog
+    from platform_core.tenancy.directory import default_tenant_directory
+
+    from mesh_tooling.health_report import collect_health, render_text, write_html
 
     root = find_mesh_root()
     env = current_environment()
@@ -223,7 +214,6 @@ def cmd_waive(args: argparse.Namespace) -> int:
     import getpass
 
     import dagster as dg
-
     from platform_core.monitoring.waivers import waive_check
 
     _dagster_home(find_mesh_root())
@@ -272,11 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     products.add_argument("--public", action="store_true", help="only public products")
     products.set_defaults(func=cmd_products)
 
-    from platform_core.streaming.cli import add_stream_commands
+    from mesh_tooling.cli.streaming import add_stream_commands
 
     add_stream_commands(sub)
 
-    from platform_core.deploy.cli import add_deploy_commands
+    from mesh_tooling.cli.deploy import add_deploy_commands
 
     add_deploy_commands(sub)  # deploy render, changes, clone, preview
 

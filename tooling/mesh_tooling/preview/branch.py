@@ -21,10 +21,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_core.deploy.changes import ChangeSet, Impact, detect_changes
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import find_mesh_root
+
+from mesh_tooling.preview.changes import ChangeSet, Impact, detect_changes
 
 BRANCHES = "branches"
 _RESULT = "MESH_PREVIEW_RESULT "
@@ -124,7 +125,7 @@ def run_preview(
     }
     (home / "dagster_home").mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "platform_core.deploy.preview", json.dumps(changes.as_json())],
+        [sys.executable, "-m", "mesh_tooling.preview.branch", json.dumps(changes.as_json())],
         cwd=root,
         env=child_env,
         capture_output=True,
@@ -153,7 +154,7 @@ def _run_in_branch_home(payload: str) -> int:
     """Child process: load the mesh on the branch copy, run changed + downstream assets."""
     import dagster as dg
 
-    from platform_core.runner import load_mesh_graph, materialize_mesh
+    from mesh_tooling.runner import load_mesh_graph, materialize_mesh
 
     env = current_environment()
     if env.mesh_home.parent.name != BRANCHES:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
 from platform_core.monitoring.cost import BudgetStatus, current_month, monthly_spend
 from platform_core.monitoring.incidents import Incident, IncidentStore
 from platform_core.monitoring.tenants import TenantDirectory

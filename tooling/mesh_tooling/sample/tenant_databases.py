@@ -2,7 +2,7 @@
 
 Each tenant `t001` gets role `tenant_t001` and database `tenant_t001` owned by it, with CONNECT
 revoked from PUBLIC: one tenant's credentials cannot open another tenant's database. The tables
-hold the tenant's slice of `platform_core.sample_data` without a tenant_id column (an
+hold the tenant's slice of `mesh_tooling.sample.data` without a tenant_id column (an
 application database does not know which tenant it is); the sync adds it downstream.
 """
 
@@ -16,10 +16,11 @@ from dataclasses import asdict
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from platform_core.identifiers import safe_identifier
-from platform_core.sample_data import Scale, generate
-from platform_core.tenancy.postgres_server import LocalPostgres
+from platform_core.tenancy.source import SYNCED_TABLES
+
+from mesh_tooling.sample.data import Scale, generate
+from mesh_tooling.servers.postgres import LocalPostgres
 
 # The tables of a tenant's application database, as its application creates them.
 TENANT_TABLES_DDL = {
@@ -30,7 +31,7 @@ TENANT_TABLES_DDL = {
     "product_id bigint not null, quantity bigint not null, status text not null, "
     "ordered_at timestamp not null",
 }
-SYNCED_TABLES = tuple(TENANT_TABLES_DDL)
+assert tuple(TENANT_TABLES_DDL) == SYNCED_TABLES, "seed every table tenant sync copies"
 _SAMPLE_SOURCE_VAR = re.compile(r"TENANT_T[0-9]{3}_DB_URL")
 
 

@@ -2,8 +2,8 @@
 
 import dagster as dg
 import pytest
+from mesh_tooling.runner import plan_batches
 from platform_core.errors import ConfigurationError
-from platform_core.runner import plan_batches
 
 
 def key(ref: str) -> dg.AssetKey:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-
 from platform_core.errors import ConfigurationError
 from platform_core.products.checks import ROW_COUNT
 from platform_core.workspace import read_locations

@@ -1,0 +1,1 @@
+"""`meshctl`: the platform command line; `main` is the entry point."""

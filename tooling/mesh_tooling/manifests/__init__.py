@@ -1,0 +1,1 @@
+"""Deployment manifests rendered from dg.toml (`topology`), and one image's build context."""

@@ -1,0 +1,1 @@
+"""Sample sources: deterministic data, tenant databases seeded from it, the click producer."""

@@ -1,0 +1,1 @@
+"""Scaffolding of new code locations."""

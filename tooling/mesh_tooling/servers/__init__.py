@@ -1,0 +1,1 @@
+"""Local servers for `./mesh up`, the tests and the benches: PostgreSQL and a Kafka broker."""
