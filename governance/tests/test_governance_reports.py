@@ -22,6 +22,7 @@ def ownerless() -> None: ...
 EXTRA_ASSETS.append(ownerless)
 """
 import_dg = "import dagster as dg\n"
+SECRET_LINE = 'API_TOKEN = "' + "Zq8xVb2NpL4t" + '"\n'  # split: this file holds no secret
 
 
 def _lines_of(path, needle):
@@ -35,7 +36,7 @@ def test_sarif_validates_and_describes_every_rule_that_fired(tmp_path):
                 "expires": "2099-01-01"}]  # fmt: skip
     m = write_mesh(tmp_path, {
         "sales": Loc([product("orders")], extra=import_dg + OWNERLESS,
-                     files={"settings.py": 'API_TOKEN = "Zq8xVb2NpL4t"\n'}),
+                     files={"settings.py": SECRET_LINE}),
         "marketing": Loc([product("leads", inputs=("sales/orders",))]),
     }, waivers=waivers)  # fmt: skip
     result = m.gate(today=date(2026, 12, 1))
@@ -75,7 +76,7 @@ def _fingerprints(sarif_text):
 def test_fingerprints_survive_a_blank_line_above_the_violation(tmp_path):
     m = write_mesh(tmp_path, {
         "sales": Loc([product("orders")], extra=import_dg + OWNERLESS,
-                     files={"settings.py": 'API_TOKEN = "Zq8xVb2NpL4t"\n'}),
+                     files={"settings.py": SECRET_LINE}),
     })  # fmt: skip
     before = _fingerprints(render_sarif(m.gate()))
     for name in ("definitions.py", "settings.py"):
