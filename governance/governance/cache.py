@@ -20,16 +20,19 @@ runs cold.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import pickle
 import sys
 from pathlib import Path
 
-from governance.model import AssetRecord, LocationRecord
 from governance.workspace_entries import WorkspaceEntry
 
-CACHE_FILE = Path(".mesh") / "governance" / "graph-cache.json"
-FORMAT = 1
+# Pickle, not JSON: 10,000 assets load in ~0.1 s instead of ~1 s. The file is the gate's own
+# output under the repo's untracked .mesh/, read back only by the gate (like .pyc files).
+# One index (keys and digests) plus one file per location's graph, so a re-check rewrites
+# only what it reloaded.
+CACHE_FILE = Path(".mesh") / "governance" / "graph-cache.pickle"
+FORMAT = 3
 _SKIPPED_DIRS = {"__pycache__", ".venv", ".git", "target", "logs", "dbt_packages"}
 
 
@@ -104,9 +107,9 @@ class GraphCache:
     def open(cls, root: Path, entries: list[WorkspaceEntry]) -> GraphCache:
         path = root / CACHE_FILE
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
+            data = pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            data = {}  # unreadable or from an older gate: start cold
         folders = [e.folder for e in entries if e.folder]
         return cls(root, data if isinstance(data, dict) else {}, folders)
 
@@ -123,12 +126,13 @@ class GraphCache:
             return None
         if any(file_digest(self.root / f) != d for f, d in stored["files"].items()):
             return None
-        record = LocationRecord.from_dict(stored["record"])
-        return LocationLoad(record, [AssetRecord.from_dict(a) for a in stored["assets"]])
+        try:
+            record, assets = pickle.loads((self.path.parent / stored["graph"]).read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            return None
+        return LocationLoad(record, assets)
 
     def put(self, entry: WorkspaceEntry, load) -> None:
-        from dataclasses import asdict
-
         locations = self.data["locations"]
         if load.record.load_error or not entry.folder:
             locations.pop(entry.location, None)  # never trust a failed or unplaced load
@@ -142,16 +146,21 @@ class GraphCache:
                 self.data["shared"][relative] = file_digest(Path(file))
         for file in sorted(load.reads):
             self.data["shared"][str(Path(file).relative_to(self.root))] = file_digest(Path(file))
+        graph = f"location-{_digest(entry.location.encode())}.pickle"
+        _write(self.path.parent / graph, (load.record, load.assets))
         locations[entry.location] = {
             "identity": entry.identity(),
             "folder": self._folders(entry),
             "files": own,
-            "record": asdict(load.record),
-            "assets": [asdict(a) for a in load.assets],
+            "graph": graph,
         }
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.data))
-        temporary.replace(self.path)
+        _write(self.path, self.data)
+
+
+def _write(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    temporary.replace(path)  # atomic: a killed run leaves the previous file

@@ -30,7 +30,7 @@ def _compose(path: Path) -> yaml.Node | None:
 def _compose_text(text: str) -> yaml.Node | None:
     """Keyed by content: a file edited between two runs in one process gets fresh lines."""
     try:
-        return yaml.compose(text)
+        return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
 

@@ -10,7 +10,6 @@ import yaml
 from platform_core.workspace import read_locations
 
 from governance.codeowners import CODEOWNERS_PATH, render_codeowners
-from governance.loader import read_workspace_entries
 from governance.ruleset import GateContext, Severity, Violation, rule
 from governance.yamllines import key_line
 
@@ -30,10 +29,10 @@ def deployment_locations(root: Path) -> tuple[str, set[str]] | None:
 def _lists(context: GateContext) -> dict[str, set[str]]:
     root = context.root
     lists = {
-        "workspace.yaml": {
-            e.location
-            for e in read_workspace_entries(root)
-            if e.source == "workspace.yaml" and not e.location.startswith("workspace.yaml")
+        "workspace.yaml": {  # as the loader read them (an unusable entry has no name)
+            name
+            for name, location in context.graph.locations.items()
+            if location.source == "workspace.yaml" and not name.startswith("workspace.yaml")
         },
         "governance/domains.yaml": set(context.config.registry.domains),
     }
