@@ -7,7 +7,6 @@ import time
 
 import dagster as dg
 import pytest
-from dagster._core.scheduler.instigation import InstigatorType
 
 from tests.support.processes import BIN, background, run_meshctl, wait_for
 
@@ -45,7 +44,7 @@ def test_upstream_update_in_sales_triggers_marketing_and_finance(repo_root, tmp_
     ):  # fmt: skip
 
         def sensors_ticked():
-            states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+            states = instance.all_instigator_state()  # SENSORS names sensors only
             ticked = {
                 s.instigator_name
                 for s in states

@@ -1,4 +1,4 @@
-"""The gate's `meshctl` subcommands: check, impact, snapshot, rules, codeowners, new-domain."""
+"""The gate's `meshctl` subcommands: check, impact, snapshot, rules, codeowners."""
 
 from __future__ import annotations
 
@@ -189,31 +189,6 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_new_domain(args: argparse.Namespace) -> int:
-    from governance.scaffold import NewDomain, scaffold_domain
-
-    root = _root(args)
-    try:
-        created = scaffold_domain(
-            root,
-            NewDomain(
-                name=args.name,
-                owners=args.owner,
-                codeowners=args.codeowner or [f"@mesh/{args.name}"],
-                contact=args.contact or f"#data-{args.name}",
-            ),
-            sync=args.sync,
-        )
-    except MeshError as exc:
-        print(f"meshctl new-domain: {exc}", file=sys.stderr)
-        return 2
-    print(f"domain '{args.name}' scaffolded; files written or updated:")
-    for path in created:
-        print(f"  {path}")
-    print("next: ./mesh check  (the gate) and ./mesh test domains/" + args.name)
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help)
@@ -270,13 +245,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     codeowners.add_argument("--write", action="store_true")
     codeowners.add_argument("--check", action="store_true")
     codeowners.set_defaults(func=cmd_codeowners)
-
-    new_domain = add("new-domain", "scaffold a new domain code location and register it")
-    new_domain.add_argument("name")
-    new_domain.add_argument("--owner", action="append", required=True, help="team:<name> or e-mail")
-    new_domain.add_argument("--codeowner", action="append", help="GitHub @org/team for CODEOWNERS")
-    new_domain.add_argument("--contact", help="the team's channel, e.g. #data-sales")
-    new_domain.add_argument(
-        "--no-sync", dest="sync", action="store_false", help="skip uv lock/sync"
-    )
-    new_domain.set_defaults(func=cmd_new_domain)

@@ -24,7 +24,9 @@ from platform_core.monitoring import (
     TenantProfile,
     channels_from_env,
 )
+from platform_core.monitoring.budgets import check_budgets
 from platform_core.monitoring.cost import RunCost, current_month, record_cost
+from platform_core.monitoring.run_failures import alert_run_failure
 from platform_core.products.checks import evaluate_null_fraction
 from platform_core.products.declaration import load_domain_products
 from platform_core.warehouse.duckdb import DuckDBWarehouse
@@ -181,12 +183,12 @@ def test_a_tenant_run_failure_goes_to_the_tenant_contacts_only(warehouse):
     tenants = StaticTenantDirectory([TenantProfile("acme", ("ops@acme.example",))])
     monitor = _monitor(warehouse, tenants)
     run = dg.DagsterRun(job_name="shop_products", run_id="r1", tags={"mesh/tenant": "acme"})
-    assert monitor.alert_run_failure(run, "failed", [("shop__orders", "boom")])
+    assert alert_run_failure(monitor, run, "failed", [("shop__orders", "boom")])
     [incident] = monitor.router().open_incidents()
     assert incident.recipients == ("ops@acme.example",)
     assert incident.scope == "tenant:acme"
     domain_run = dg.DagsterRun(job_name="shop_products", run_id="r2")
-    monitor.alert_run_failure(domain_run, "failed", [("shop__orders", "boom")])
+    alert_run_failure(monitor, domain_run, "failed", [("shop__orders", "boom")])
     # Same asset, same open incident: no second alert (and never to the other audience).
     assert len(monitor.router().open_incidents()) == 1
 
@@ -208,7 +210,7 @@ def test_budget_warning_at_80_percent_then_over_budget_throttles_that_tenant(war
     with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
         _spend(warehouse, "acme", 8.5)
         _spend(warehouse, "globex", 1.0)
-        monitor.check_budgets(instance, {"acme", "globex"}, [])
+        check_budgets(monitor, instance, {"acme", "globex"}, [])
         open_ = monitor.router().open_incidents()
         assert [(i.kind, i.recipients) for i in open_] == [
             ("budget_warning", ("ops@acme.example",))
@@ -218,7 +220,7 @@ def test_budget_warning_at_80_percent_then_over_budget_throttles_that_tenant(war
         assert storage.get_concurrency_info("tenant_acme").slot_count == 4  # not throttled yet
 
         _spend(warehouse, "acme", 2.0)  # 10.50 of 10.00
-        monitor.check_budgets(instance, {"acme"}, monitor.router().open_incidents())
+        check_budgets(monitor, instance, {"acme"}, monitor.router().open_incidents())
         kinds = sorted(i.kind for i in monitor.router().open_incidents())
         assert kinds == ["budget_warning", "over_budget"]
         assert storage.get_concurrency_info("tenant_acme").slot_count == 2
@@ -227,7 +229,7 @@ def test_budget_warning_at_80_percent_then_over_budget_throttles_that_tenant(war
         # The budget is raised: both incidents resolve and the pool limit is restored.
         raised = TenantProfile("acme", ("ops@acme.example",), 100.0, max_concurrent_runs=4)
         monitor.tenants = StaticTenantDirectory([raised, globex])
-        monitor.check_budgets(instance, set(), monitor.router().open_incidents())
+        check_budgets(monitor, instance, set(), monitor.router().open_incidents())
         assert monitor.router().open_incidents() == []
         assert storage.get_concurrency_info("tenant_acme").slot_count == 4
 
@@ -282,7 +284,7 @@ def test_a_run_stopped_at_its_hard_limit_says_so(warehouse):
     monitor = _monitor(warehouse, StaticTenantDirectory())
     run = dg.DagsterRun(job_name="shop_products", run_id="r9")
     interrupted = [("shop__orders", "DagsterExecutionInterruptedError")]
-    monitor.alert_run_failure(run, "Exceeded maximum runtime of 15 seconds.", interrupted)
+    alert_run_failure(monitor, run, "Exceeded maximum runtime of 15 seconds.", interrupted)
     [incident] = monitor.router().open_incidents()
     assert incident.kind == "max_runtime"
     assert incident.title == "shop/orders: run stopped at its hard time limit"

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from platform_core.monitoring.cost import BudgetStatus, current_month, monthly_spend
 from platform_core.monitoring.incidents import Incident, IncidentStore
+from platform_core.monitoring.quality import check_failed, latest_check_records
 from platform_core.monitoring.tenants import TenantDirectory
 from platform_core.products.catalog import Catalog
 from platform_core.products.checks import product_checks
@@ -89,14 +89,8 @@ def _freshness(product: ProductDeclaration, last: float | None, now: float) -> s
 
 def _failing_checks(instance: dg.DagsterInstance, product: ProductDeclaration) -> tuple[str, ...]:
     keys = [k for c in product_checks(product) for k in c.check_keys]
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    return tuple(
-        sorted(
-            key.name
-            for key, record in latest.items()
-            if record.status == AssetCheckExecutionRecordStatus.FAILED
-        )
-    )
+    latest = latest_check_records(instance, keys)
+    return tuple(sorted(key.name for key, record in latest.items() if check_failed(record)))
 
 
 def collect_health(

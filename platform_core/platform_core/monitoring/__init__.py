@@ -4,6 +4,7 @@ Every location gets the monitoring sensors from `build_domain_definitions`; anyt
 must tell someone something (e.g. tenant sync skipping a bad registry entry) uses `AlertRouter`.
 """
 
+from platform_core.monitoring.budgets import throttle_tenant
 from platform_core.monitoring.channels import (
     Channel,
     EmailChannel,
@@ -13,15 +14,14 @@ from platform_core.monitoring.channels import (
     channels_from_env,
 )
 from platform_core.monitoring.incidents import Alert, AlertKind, AlertState, Incident, IncidentStore
-from platform_core.monitoring.router import AlertRouter
-from platform_core.monitoring.sensors import (
+from platform_core.monitoring.location import (
     LocationMonitor,
     MonitoredAsset,
-    build_monitoring_sensors,
     mesh_monitored_assets,
     monitored_assets,
-    throttle_tenant,
 )
+from platform_core.monitoring.router import AlertRouter
+from platform_core.monitoring.sensors import build_monitoring_sensors
 from platform_core.monitoring.tenants import (
     TENANT_TAG,
     StaticTenantDirectory,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_core.errors import ConfigurationError
-from platform_core.monitoring.sensors import WAIVED_BY
+from platform_core.monitoring.quality import WAIVED_BY
 
 
 def waive_check(

@@ -39,6 +39,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_DURATION_UNITS[unit]: int(amount)})
 
 
+def _is_cron(value: str) -> bool:
+    """What Dagster's schedules accept: five fields (no seconds), a day that exists."""
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        return False
+    fields = croniter.expand(value)[0]
+    never = fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in {30, 31}  # Feb 30/31
+    return len(fields) == 5 and not never
+
+
 class Visibility(StrEnum):
     PUBLIC = "public"
     INTERNAL = "internal"
@@ -175,9 +186,7 @@ class ProductDeclaration(_Strict):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if value is not None and not is_valid_cron_string(value):
+        if value is not None and not _is_cron(value):
             raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * *')")
         return value
 

@@ -158,16 +158,16 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             print(f"SKIPPED {problem}")
         return 1 if registry.problems else 0
     if args.action == "new-location":
-        from mesh_tooling.scaffold.tenant_location import generate_tenant_location
+        from mesh_tooling.scaffold.tenant_location import tenant_location
 
-        project = generate_tenant_location(root, args.tenant)
-        print(
-            f"generated {project}; registered in workspace.yaml and dg.toml.\n"
-            f"Next: set `isolation: dedicated_location` for {args.tenant} in the registry, add "
-            f'"mesh-tenant-{args.tenant}" to the root pyproject (dependencies and '
-            "[tool.uv.sources]), then `uv lock && uv sync`."
-        )
-        return 0
+        location = tenant_location(root, args.tenant)
+        status = _scaffold(root, location, args.sync)
+        if status == 0:
+            print(
+                f"Next: set `isolation: dedicated_location` for {args.tenant} in the registry, "
+                f"then ./mesh check and ./mesh test {location.folder}"
+            )
+        return status
     # backfill-failed: re-run, in this process, every tenant whose latest sync failed.
     import dagster as dg
     from platform_core.tenancy.partitions import backfill_failed_tenants
@@ -183,6 +183,33 @@ def cmd_tenants(args: argparse.Namespace) -> int:
         print(f"{tenant_id:<12} {'synced' if ok else 'FAILED again'}")
     print(f"{len(results)} failed tenant partition(s) re-run")
     return 0 if all(results.values()) else 1
+
+
+def _scaffold(root: Path, location, sync: bool) -> int:
+    from platform_core.errors import MeshError
+
+    from mesh_tooling.scaffold.location import scaffold_location
+
+    try:
+        written = scaffold_location(root, location, sync=sync)
+    except MeshError as exc:
+        print(f"meshctl: {exc}", file=sys.stderr)
+        return 2
+    print(f"location '{location.name}' scaffolded; files written or updated:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_new_domain(args: argparse.Namespace) -> int:
+    """A new domain location, registered in every manifest (the gate and its test pass)."""
+    from mesh_tooling.scaffold.location import domain_location
+
+    location = domain_location(args.name, args.owner, args.codeowner, args.contact)
+    status = _scaffold(find_mesh_root(), location, args.sync)
+    if status == 0:
+        print(f"next: ./mesh check  (the gate) and ./mesh test {location.folder}")
+    return status
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -273,8 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     tenants = sub.add_parser("tenants", help="tenant registry and tenant sync chores")
     tenants.add_argument("action", choices=["check", "new-location", "backfill-failed"])
     tenants.add_argument("tenant", nargs="?", help="tenant id (new-location)")
+    tenants.add_argument("--no-sync", dest="sync", action="store_false", help="skip uv lock/sync")
     _add_scale(tenants)
     tenants.set_defaults(func=cmd_tenants)
+
+    new_domain = sub.add_parser("new-domain", help="scaffold a new domain location, registered")
+    new_domain.add_argument("name")
+    new_domain.add_argument("--owner", action="append", required=True, help="team:<name> or e-mail")
+    new_domain.add_argument("--codeowner", action="append", help="GitHub @org/team for CODEOWNERS")
+    new_domain.add_argument("--contact", help="the team's channel, e.g. #data-sales")
+    new_domain.add_argument(
+        "--no-sync", dest="sync", action="store_false", help="skip uv lock/sync"
+    )
+    new_domain.set_defaults(func=cmd_new_domain)
 
     health = sub.add_parser("health", help="print the mesh health report and write it as HTML")
     health.add_argument("--output", help="folder for the HTML pages (default .mesh/health)")

@@ -1,8 +1,8 @@
 """Every deployment manifest of the mesh, rendered from the workspace manifests.
 
 dg.toml (through `platform_core.workspace.read_locations`) is the one list of code locations.
-`deployment/dagster_cloud.yaml`, the Helm values, the docker-compose stack and its workspace are
-generated from it by `meshctl deploy render`, and `meshctl deploy render --check` (run by the
+`workspace.yaml` (for `dagster dev -w`), `deployment/dagster_cloud.yaml`, the Helm values, the
+docker-compose stack and its workspace are generated from it by `meshctl deploy render`, and `meshctl deploy render --check` (run by the
 tests) fails when a committed file differs from what the manifests say: adding a location to
 dg.toml and forgetting a deployment file cannot go unnoticed.
 
@@ -212,6 +212,17 @@ def helm_values(locations: Sequence[Location]) -> dict[str, Any]:
     }
 
 
+def local_workspace(locations: Sequence[Location]) -> dict[str, Any]:
+    """workspace.yaml: every location as a Python module, for plain `dagster dev -w` and the
+    OSS webserver/daemon on one machine (the packages are installed by `uv sync`)."""
+    return {
+        "load_from": [
+            {"python_module": {"module_name": loc.definitions_module, "location_name": loc.name}}
+            for loc in locations
+        ]
+    }
+
+
 def compose_service_name(location: str) -> str:
     return f"code-{k8s_name(location)}"
 
@@ -373,6 +384,12 @@ class Manifest:
 def manifests(root: Path) -> list[Manifest]:
     locations = read_locations(root)
     return [
+        Manifest(
+            "workspace.yaml",
+            "# Every code location of the mesh, for `dagster dev -w workspace.yaml` and the OSS\n"
+            "# webserver/daemon on one machine; `dg dev` reads dg.toml itself.",
+            local_workspace(locations),
+        ),
         Manifest(
             "deployment/dagster_cloud.yaml",
             "# Dagster+ (hybrid): one code location per dg project, one image each.",

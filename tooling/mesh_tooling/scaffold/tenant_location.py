@@ -1,8 +1,8 @@
 """`meshctl tenants new-location <id>`: a dedicated code location for one tenant, from a template.
 
 The generated project reuses platform_core for everything (sync, checks, alerts, schedule) and
-holds only the tenant's own logic in `custom.py`. It is registered in workspace.yaml, dg.toml
-and the root pyproject like every other location; `uv lock && uv sync` then installs it.
+holds only the tenant's own logic in `custom.py`. The platform team owns it, like tenant_sync;
+scaffolding and registration are the one scaffolder's (location.py), as for a domain.
 """
 
 from __future__ import annotations
@@ -10,33 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-from platform_core.errors import ConfigurationError
+from governance.config import REGISTRY_FILE, load_config
 from platform_core.identifiers import safe_identifier
 
-PYPROJECT = Template("""[project]
-name = "mesh-tenant-$tenant"
-version = "0.1.0"
-description = "Dedicated code location of tenant $tenant (custom logic on its synced data)."
-requires-python = ">=3.11,<3.14"
-dependencies = ["platform-core"]
+from mesh_tooling.scaffold.location import NewLocation, scaffold_location
 
-[tool.uv.sources]
-platform-core = { workspace = true }
-
-[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[tool.hatch.build.targets.wheel]
-packages = ["$package"]
-
-[tool.dg]
-directory_type = "project"
-
-[tool.dg.project]
-root_module = "$package"
-code_location_name = "$location"
-""")
+# Who owns a tenant's location when the registry has no tenant_sync entry to copy.
+PLATFORM_OWNERS = (["team:platform"], ["@mesh/platform-team"], "#data-platform")
 
 DEFINITIONS = Template('''"""Code location of tenant $tenant: the platform's sync plus this tenant's own logic.
 
@@ -80,28 +60,35 @@ CUSTOM_ASSETS = [vip_customers]
 ''')
 
 
-def generate_tenant_location(root: Path, tenant_id: str, register: bool = True) -> Path:
-    """Write domains/tenant_<id>/ and (optionally) register it in the workspace manifests."""
+def tenant_location(root: Path, tenant_id: str) -> NewLocation:
+    """The dedicated location of `tenant_id`, owned like the tenant_sync location."""
     tenant = safe_identifier(tenant_id, "tenant id")
-    location = f"tenant_{tenant}"
-    package = f"mesh_tenant_{tenant}"
-    project = root / "domains" / location
-    if project.exists():
-        raise ConfigurationError(
-            f"{project} already exists. Fix: edit it, or remove it to generate it again."
-        )
-    values = {"tenant": tenant, "location": location, "package": package}
-    (project / package).mkdir(parents=True)
-    (project / "pyproject.toml").write_text(PYPROJECT.substitute(values))
-    (project / package / "__init__.py").write_text(f'"""Tenant {tenant}\'s code location."""\n')
-    (project / package / "definitions.py").write_text(DEFINITIONS.substitute(values))
-    (project / package / "custom.py").write_text(CUSTOM.substitute(values))
-    if register:
-        with (root / "workspace.yaml").open("a") as workspace:
-            workspace.write(
-                f"  - python_module: {{module_name: {package}.definitions, "
-                f"location_name: {location}}}\n"
-            )
-        with (root / "dg.toml").open("a") as dg_toml:
-            dg_toml.write(f'\n[[workspace.projects]]\npath = "domains/{location}"\n')
-    return project
+    name = f"tenant_{tenant}"
+    package = f"mesh_{name}"
+    values = {"tenant": tenant, "location": name, "package": package}
+    owners, codeowners, contact = PLATFORM_OWNERS
+    if (root / "governance" / REGISTRY_FILE).is_file():
+        sync = load_config(root).registry.domains.get("tenant_sync")
+        if sync is not None:
+            owners, codeowners, contact = list(sync.owners), list(sync.codeowners), sync.contact
+    return NewLocation(
+        name=name,
+        owners=owners,
+        codeowners=codeowners,
+        contact=contact,
+        description=f"Dedicated code location of tenant {tenant} (custom logic on its synced data).",
+        files={
+            f"{package}/__init__.py": f'"""Tenant {tenant}\'s code location."""\n',
+            f"{package}/definitions.py": DEFINITIONS.substitute(values),
+            f"{package}/custom.py": CUSTOM.substitute(values),
+        },
+    )
+
+
+def generate_tenant_location(
+    root: Path, tenant_id: str, *, register: bool = True, sync: bool = False
+) -> Path:
+    """Write domains/tenant_<id>/ and (with `register`) enter it in every manifest."""
+    location = tenant_location(root, tenant_id)
+    scaffold_location(root, location, register=register, sync=sync)
+    return root / location.folder

@@ -1,10 +1,11 @@
-"""`meshctl new-domain`: a new code location that passes the gate and its tests at once.
+"""One scaffolder for every new code location: a domain (`meshctl new-domain`) or a tenant's
+dedicated location (`meshctl tenants new-location`, templates in tenant_location.py).
 
-Writes the package (pyproject, products.yaml with an example public product, products.py,
-definitions.py, a test) and registers the location everywhere the gate compares: workspace.yaml,
-dg.toml, the root pyproject (uv workspace dependency), governance/domains.yaml, CODEOWNERS and
-the deployment's location list when there is one. Edits to shared files are appends, so the
-files' comments and order survive."""
+Writes the project from its template and registers it in every manifest: dg.toml (the list of
+locations), the root pyproject (uv workspace dependency and source), governance/domains.yaml
+(owners, contact, paths), CODEOWNERS (generated from that registry), and workspace.yaml plus
+the deployment manifests (rendered from dg.toml). Edits to hand-written files are appends, so
+their comments and order survive. The result passes the gate and its own tests at once."""
 
 from __future__ import annotations
 
@@ -13,27 +14,29 @@ import re
 import shutil
 import subprocess
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from governance.codeowners import write_codeowners
+from governance.config import REGISTRY_FILE, load_config
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import IDENTIFIER
 from platform_core.workspace import read_locations
 
-from governance.codeowners import write_codeowners
-from governance.config import REGISTRY_FILE, load_config
-from governance.rules.manifests import DEPLOYMENT_FILES
+from mesh_tooling.manifests.topology import write_manifests
 
 _OWNER = re.compile(r"^(team:[a-z][a-z0-9_\-]*|[^@\s]+@[^@\s]+\.[a-z]{2,})$")
 
 
 @dataclass(frozen=True)
-class NewDomain:
-    name: str
+class NewLocation:
+    name: str  # the code location, and its domain in the registry
     owners: list[str]
     codeowners: list[str]
     contact: str
+    description: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # path under the folder -> content
+    owns_dbt_models: bool = False  # the registry entry also owns dbt_project/models/<name>
 
     @property
     def package(self) -> str:
@@ -48,22 +51,24 @@ class NewDomain:
         return f"domains/{self.name}"
 
 
-def _validate(root: Path, domain: NewDomain) -> None:
-    if not IDENTIFIER.match(domain.name):
+def _validate(root: Path, location: NewLocation) -> None:
+    if not IDENTIFIER.match(location.name):
         raise ConfigurationError(
-            f"domain name '{domain.name}' must be a lower-case identifier ([a-z][a-z0-9_]*). "
+            f"location name '{location.name}' must be a lower-case identifier ([a-z][a-z0-9_]*). "
             "Fix: choose e.g. 'customer_success'."
         )
-    bad = [o for o in domain.owners if not _OWNER.match(o)]
+    bad = [o for o in location.owners if not _OWNER.match(o)]
     if bad:
         raise ConfigurationError(
             f"owners {bad} are not Dagster owners. Fix: use 'team:<name>' or an e-mail address."
         )
-    taken = {loc.name for loc in read_locations(root)} | set(load_config(root).registry.domains)
-    if domain.name in taken or (root / domain.folder).exists():
+    taken = {loc.name for loc in read_locations(root)}
+    if (root / "governance" / REGISTRY_FILE).is_file():
+        taken |= set(load_config(root).registry.domains)
+    if location.name in taken or (root / location.folder).exists():
         raise ConfigurationError(
-            f"domain '{domain.name}' already exists ({domain.folder} or the registry). "
-            "Fix: choose another name."
+            f"location '{location.name}' already exists ({location.folder} or the registry). "
+            "Fix: choose another name, or edit the existing one."
         )
 
 
@@ -71,7 +76,7 @@ PYPROJECT = """\
 [project]
 name = "{distribution}"
 version = "0.1.0"
-description = "The {name} domain's code location."
+description = "{description}"
 requires-python = ">=3.11,<3.14"
 dependencies = ["platform-core"]
 
@@ -154,27 +159,49 @@ def test_example_product_materializes_and_passes_its_checks():
 '''
 
 
-def _write_package(root: Path, domain: NewDomain) -> list[Path]:
-    base = root / domain.folder
-    package = base / domain.package
+def domain_location(
+    name: str, owners: list[str], codeowners: list[str] | None = None, contact: str | None = None
+) -> NewLocation:
+    """A domain's location: an example public product in products.yaml, its function, a test."""
     values = {
-        "name": domain.name,
-        "package": domain.package,
-        "distribution": domain.distribution,
-        "title": domain.name.replace("_", " ").capitalize(),
-        "owners": "[" + ", ".join(domain.owners) + "]",
+        "name": name,
+        "package": f"mesh_{name}",
+        "title": name.replace("_", " ").capitalize(),
+        "owners": "[" + ", ".join(owners) + "]",
     }
-    files = {
-        base / "pyproject.toml": PYPROJECT,
-        package / "__init__.py": '"""The {name} domain."""\n',
-        package / "products.yaml": PRODUCTS_YAML,
-        package / "products.py": PRODUCTS_PY,
-        package / "definitions.py": DEFINITIONS_PY,
-        base / "tests" / f"test_{domain.name}_location.py": TEST_PY,
+    package = values["package"]
+    templates = {
+        f"{package}/__init__.py": '"""The {name} domain."""\n',
+        f"{package}/products.yaml": PRODUCTS_YAML,
+        f"{package}/products.py": PRODUCTS_PY,
+        f"{package}/definitions.py": DEFINITIONS_PY,
+        f"tests/test_{name}_location.py": TEST_PY,
     }
-    for path, template in files.items():
+    return NewLocation(
+        name=name,
+        owners=owners,
+        codeowners=codeowners or [f"@mesh/{name}"],
+        contact=contact or f"#data-{name}",
+        description=f"The {name} domain's code location.",
+        files={path: text.format(**values) for path, text in templates.items()},
+        owns_dbt_models=True,
+    )
+
+
+def _write_project(root: Path, location: NewLocation) -> list[Path]:
+    base = root / location.folder
+    pyproject = PYPROJECT.format(
+        name=location.name,
+        package=location.package,
+        distribution=location.distribution,
+        description=location.description,
+    )
+    files = {base / "pyproject.toml": pyproject} | {
+        base / path: text for path, text in location.files.items()
+    }
+    for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values))
+        path.write_text(text)
     return list(files)
 
 
@@ -183,21 +210,17 @@ def _append(path: Path, text: str) -> None:
     path.write_text(current + ("" if current.endswith("\n") else "\n") + text)
 
 
-def _register_workspace(root: Path, domain: NewDomain) -> list[Path]:
-    workspace, dg_toml = root / "workspace.yaml", root / "dg.toml"
-    _append(
-        workspace,
-        f"  - python_module: {{module_name: {domain.package}.definitions, "
-        f"location_name: {domain.name}}}\n",
-    )
-    _append(dg_toml, f'\n[[workspace.projects]]\npath = "{domain.folder}"\n')
-    return [workspace, dg_toml]
+def _register_dg_toml(root: Path, location: NewLocation) -> Path:
+    dg_toml = root / "dg.toml"
+    _append(dg_toml, f'\n[[workspace.projects]]\npath = "{location.folder}"\n')
+    read_locations.cache_clear()
+    return dg_toml
 
 
-def _register_root_pyproject(root: Path, domain: NewDomain) -> Path:
+def _register_root_pyproject(root: Path, location: NewLocation) -> Path:
     path = root / "pyproject.toml"
     text = path.read_text()
-    dist = domain.distribution
+    dist = location.distribution
     # [project] dependencies: insert before the list's closing bracket.
     match = re.search(r"(?ms)^dependencies = \[\n(.*?)^\]", text)
     sources = re.search(r"(?m)^\[tool\.uv\.sources\]\n", text)
@@ -214,47 +237,22 @@ def _register_root_pyproject(root: Path, domain: NewDomain) -> Path:
     return path
 
 
-def _register_registry(root: Path, domain: NewDomain) -> Path:
+def _register_registry(root: Path, location: NewLocation) -> Path:
     path = root / "governance" / REGISTRY_FILE
+    dbt_models = location.owns_dbt_models and (root / "dbt_project").is_dir()
+    codeowners = ", ".join(f'"{c}"' for c in location.codeowners)
     _append(
         path,
-        f"  {domain.name}:\n"
-        f"    owners: [{', '.join(domain.owners)}]\n"
-        f'    contact: "{domain.contact}"\n'
-        f"    path: {domain.folder}\n"
-        + (
-            f"    extra_paths: [dbt_project/models/{domain.name}]\n"
-            if (root / "dbt_project").is_dir()
-            else ""
-        )
-        + f"    codeowners: [{', '.join(repr(c).replace(chr(39), chr(34)) for c in domain.codeowners)}]\n",
+        f"  {location.name}:\n"
+        f"    owners: [{', '.join(location.owners)}]\n"
+        f'    contact: "{location.contact}"\n'
+        f"    path: {location.folder}\n"
+        + (f"    extra_paths: [dbt_project/models/{location.name}]\n" if dbt_models else "")
+        + f"    codeowners: [{codeowners}]\n",
     )
-    if domain.name not in load_config(root).registry.domains:
+    if location.name not in load_config(root).registry.domains:
         raise ConfigurationError(f"{path}: the new entry did not land under domains:. Fix by hand.")
     return path
-
-
-def _register_deployment(root: Path, domain: NewDomain) -> Path | None:
-    """Copy the shape of the deployment's last location entry, renamed for the new domain."""
-    for relative in DEPLOYMENT_FILES:
-        path = root / relative
-        if not path.is_file():
-            continue
-        data = yaml.safe_load(path.read_text()) or {}
-        entries = data.get("locations") or []
-        if not entries:
-            return None
-        template = entries[-1]
-        old = template.get("location_name", "")
-        renamed = yaml.safe_load(
-            yaml.safe_dump(template)
-            .replace(f"mesh_{old}", domain.package)
-            .replace(old, domain.name)
-        )
-        data["locations"] = [*entries, renamed]
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-    return None
 
 
 def _uv() -> str | None:
@@ -276,18 +274,20 @@ def _sync(root: Path) -> None:
             raise ConfigurationError(f"`{' '.join(command)}` failed:\n{done.stderr[-1500:]}")
 
 
-def scaffold_domain(root: Path, domain: NewDomain, sync: bool = True) -> list[Path]:
-    _validate(root, domain)
-    written = _write_package(root, domain)
-    written += _register_workspace(root, domain)
-    written.append(_register_root_pyproject(root, domain))
-    written.append(_register_registry(root, domain))
-    deployment = _register_deployment(root, domain)
-    if deployment:
-        written.append(deployment)
-    written.append(write_codeowners(root, load_config(root).registry))
-    read_locations.cache_clear()
-    if sync:
-        _sync(root)
-        written.append(root / "uv.lock")
+def scaffold_location(
+    root: Path, location: NewLocation, *, register: bool = True, sync: bool = True
+) -> list[Path]:
+    """Write the project; with `register`, enter it in every manifest (and `uv lock && uv
+    sync` with `sync`). Returns the files written or updated, relative to `root`."""
+    _validate(root, location)
+    written = _write_project(root, location)
+    if register:
+        written.append(_register_dg_toml(root, location))
+        written.append(_register_root_pyproject(root, location))
+        written.append(_register_registry(root, location))
+        written.append(write_codeowners(root, load_config(root).registry))
+        written += write_manifests(root)  # workspace.yaml and the deployment manifests
+        if sync:
+            _sync(root)
+            written.append(root / "uv.lock")
     return [p.relative_to(root) for p in written]
