@@ -21,6 +21,7 @@ os.environ.pop("DAGSTER_CLOUD_DEPLOYMENT_NAME", None)
 import dagster as dg  # noqa: E402
 from mesh_tooling.runner import MeshRunSummary, materialize_mesh  # noqa: E402
 from mesh_tooling.sample.data import Scale, write_landing  # noqa: E402
+from platform_core.declaration_yaml import data_products_document  # noqa: E402
 from platform_core.environment import current_environment  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -70,7 +71,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _write_fixture_mesh(root: Path, domains: dict[str, str]) -> dict[str, Path]:
-    """A throwaway mesh: dg.toml plus, per domain, a project with the given products.yaml."""
+    """A throwaway mesh: dg.toml plus, per domain, a project declaring the given products
+    (a bare declaration, written as its DataProducts defs.yaml)."""
     projects = "".join(f'\n[[workspace.projects]]\npath = "domains/{d}"\n' for d in domains)
     (root / "dg.toml").write_text(f'directory_type = "workspace"\n\n[workspace]\n{projects}')
     files = {}
@@ -80,14 +82,15 @@ def _write_fixture_mesh(root: Path, domains: dict[str, str]) -> dict[str, Path]:
         (package.parent / "pyproject.toml").write_text(
             f'[tool.dg.project]\nroot_module = "fixture_{domain}"\ncode_location_name = "{domain}"\n'
         )
-        files[domain] = package / "products.yaml"
-        files[domain].write_text(products_yaml)
+        files[domain] = package / "defs" / "products" / "defs.yaml"
+        files[domain].parent.mkdir(parents=True)
+        files[domain].write_text(data_products_document(products_yaml))
     return files
 
 
 @pytest.fixture
 def fixture_mesh(tmp_path: Path):
-    """Factory: fixture_mesh({"sales": "<products.yaml>", ...}) -> {domain: products file}."""
+    """Factory: fixture_mesh({"sales": "<declaration>", ...}) -> {domain: its defs.yaml}."""
     return lambda domains: _write_fixture_mesh(tmp_path, domains)
 
 

@@ -45,9 +45,9 @@ def run_sql_directly(home: Path) -> float:
     import dagster as dg
     import pyarrow as pa
     from mesh_tooling.runner import _topological
+    from platform_core.catalog import load_catalog
     from platform_core.dbt.project import dbt_executable
     from platform_core.environment import detect_environment
-    from platform_core.products.catalog import load_catalog
     from platform_core.products.factory import ProductContext
     from platform_core.warehouse import DuckDBWarehouse
 

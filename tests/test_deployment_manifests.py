@@ -158,11 +158,14 @@ def test_image_context_holds_platform_core_and_one_location_only(repo_root, tmp_
     packages = {p.parent.name for p in app.glob("domains/*/*/*.py")}
     assert packages == {"mesh_marketing"}
     # Every other domain contributes only its declarations (the catalog reads them).
+    copied = 0
     for loc in read_locations(repo_root):
-        if not loc.products_file.is_file():  # tenant_sync declares no products
-            continue
-        rel = loc.products_file.relative_to(repo_root)
-        assert (app / rel).is_file() == loc.products_file.is_file()
+        for declared in loc.declaration_files:  # tenant_sync declares no products
+            assert (app / declared.relative_to(repo_root)).is_file()
+            copied += 1
+    assert copied == 3  # platform, marketing, finance
+    others = [p for p in app.glob("domains/*/*/defs/**/*.py") if "mesh_marketing" not in p.parts]
+    assert others == []  # declarations only, never another domain's code
     # The one dbt project every location slices, without build output from this machine.
     assert (app / "dbt_project" / "dbt_project.yml").is_file()
     assert list((app / "dbt_project" / "models" / "sales").rglob("*.sql"))

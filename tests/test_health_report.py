@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from mesh_tooling.health_report import collect_health, render_text, write_html
+from platform_core.catalog import load_catalog
 from platform_core.environment import current_environment
 from platform_core.monitoring import (
     Alert,
@@ -19,7 +20,6 @@ from platform_core.monitoring import (
 )
 from platform_core.monitoring.cost import RunCost, current_month, record_cost
 from platform_core.monitoring.storage import monitoring_warehouse
-from platform_core.products.catalog import load_catalog
 
 from tests.support.browser import LAUNCH_ARGS, ensure_chromium
 from tests.support.processes import run_meshctl

@@ -81,7 +81,7 @@ def test_a_dbt_model_change_belongs_to_its_groups_location(mesh_copy):
 
 
 def test_a_declaration_change_touches_the_product_and_redeploys_its_consumers(mesh_copy):
-    declarations = mesh_copy / "domains/platform/mesh_platform/products.yaml"
+    declarations = mesh_copy / "domains/platform/mesh_platform/defs/products/defs.yaml"
     edit(declarations, "tier: 1", "tier: 2")  # the first product: platform/tenants
     changes = detect_changes(mesh_copy, "main")
     assert changes.products_changed == {"platform/tenants"}
@@ -153,7 +153,7 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     # A narrower attribution window (a dbt model) and a re-tiered declaration of a product
     # another domain's dbt model reads.
     edit(mesh_copy / LAST_TOUCH, WINDOW, 'var("attribution_window_days", 1)')
-    edit(mesh_copy / "domains/platform/mesh_platform/products.yaml", "tier: 1", "tier: 2")
+    edit(mesh_copy / "domains/platform/mesh_platform/defs/products/defs.yaml", "tier: 1", "tier: 2")
     preview = meshctl("preview", "--base", "main")
     assert preview.returncode == 0, preview.stdout + preview.stderr
     out = preview.stdout

@@ -2,7 +2,7 @@
 contracts (governance/contracts.py): what consumers see, not how it is implemented.
 
 Breaking: a public product removed, or a column of its contract removed, retyped (another
-logical type family) or made optional, unless a new major version is declared (products.yaml
+logical type family) or made optional, unless a new major version is declared (defs.yaml
 `version:`, dbt `versions` / `latest_version`). Removal after a passed deprecation date is
 the plan, not a break. Read from declarations, so no code is imported.
 """
@@ -78,7 +78,7 @@ def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[
                 "GOV100", Severity.ERROR, ref,
                 f"breaking change to the contract of public product '{ref}': "
                 f"{'; '.join(differences)} (version {old.document.version})",
-                "declare a new version (products.yaml version:, dbt versions:) so consumers "
+                "declare a new version (version: in its defs.yaml, dbt versions:) so consumers "
                 "can migrate, or keep the column, its type and its not-null promise",
                 new.file, new.line, subject="changed",
             )

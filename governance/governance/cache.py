@@ -6,7 +6,7 @@ A location's entry is valid while
   Python version and the MESH_*/DAGSTER_* environment;
 - every *shared* file is unchanged: repo modules some location imported outside any
   location's folder (platform_core, ...), and every non-module file any location read (a
-  products.yaml, defs.yaml, the dbt manifest). Reads are shared because platform_core caches
+  a DataProducts defs.yaml, the dbt manifest). Reads are shared because platform_core caches
   them per process (the product catalog reads every domain's declarations once, during
   whichever location loads first), so which location depends on a declaration cannot be
   told: a declaration edit reloads every location, a code edit only its own;

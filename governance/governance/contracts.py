@@ -1,5 +1,5 @@
 """Open Data Contract Standard (ODCS v3) documents for every public product, generated from
-its declaration: products.yaml for Python/SQL products, the model's YAML for dbt models.
+its declaration: a DataProducts defs.yaml for Python/SQL products, the model's YAML for dbt.
 
 A contract says what a consumer may rely on: owners, the schema (types, required columns),
 the freshness SLA, the quality rules the product's checks enforce, the version and the
@@ -34,7 +34,7 @@ from governance.yamllines import product_line
 API_VERSION = "v3.0.2"
 
 # Warehouse type spellings -> the platform's logical types, so moving a product from
-# products.yaml to a dbt model (or switching varchar for text) is not a "retype".
+# a defs.yaml declaration to a dbt model (or switching varchar for text) is not a "retype".
 _TYPE_FAMILIES = {
     "integer": ("int", "integer", "bigint", "smallint", "tinyint", "hugeint", "int64",
                 "number(38,0)"),
@@ -224,8 +224,8 @@ def declared_products(tree: Path) -> list[ProductDeclaration]:
     read_locations.cache_clear()  # a temp tree may reuse a path
     products = []
     for location in read_locations(tree):
-        if location.products_file.is_file():
-            products += load_domain_products(location.products_file).products
+        for path in location.declaration_files:  # platform_core.declarations finds them
+            products += load_domain_products(path).products
     return products
 
 

@@ -1,9 +1,11 @@
-"""The global graph the rules read: a plain, serialisable picture of every location's
-definitions, so the same rules run on the working tree and on a base ref's snapshot."""
+"""The mesh's one graph model: a plain, serialisable picture of every location's definitions.
+The gate's rules read it (on the working tree and on a base ref's snapshot), and the headless
+runner and branch preview plan on it (mesh_tooling.runner.LoadedMesh)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,6 +119,22 @@ class MeshGraph:
 
     def consumers_of(self, key: str) -> list[AssetRecord]:
         return [r for r in self.all_records() if r.materializable and key in r.deps]
+
+    def downstream_of(self, keys: Iterable[str]) -> set[str]:
+        """`keys` and every materializable asset that depends on them, transitively."""
+        children: dict[str, set[str]] = {}
+        for record in self.all_records():
+            if record.materializable:
+                for dep in record.deps:
+                    children.setdefault(dep, set()).add(record.key)
+        result: set[str] = set()
+        stack = list(keys)
+        while stack:
+            key = stack.pop()
+            if key not in result:
+                result.add(key)
+                stack.extend(children.get(key, ()))
+        return result
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -5,7 +5,7 @@ Three views, because no single one sees everything:
   `__import__`, a module loaded from a file path: whatever ran);
 - a finder at the front of `sys.meta_path`, which sees each import of another domain's package
   while the importing frame is still on the stack (so the report gives file:line);
-- an audit hook on `open`, for the files the location reads (products.yaml, defs.yaml, a dbt
+- an audit hook on `open`, for the files the location reads (defs.yaml declarations, a dbt
   manifest): with the imported modules' files, these key the incremental cache.
 """
 

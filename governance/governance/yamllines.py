@@ -1,7 +1,8 @@
 """Line numbers of declarations in YAML files, for SARIF annotations and terminal output.
 
 PyYAML's composer keeps each node's start mark; we walk the node tree instead of the plain
-data so "product 'orders' of products.yaml" becomes a file and a line."""
+data so "product 'orders' of a defs.yaml" becomes a file and a line. Product lines come from
+platform_core.declarations, which knows the DataProducts component layout."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+from platform_core.declaration_yaml import product_lines
 
 
 def _mapping_get(node: yaml.Node, key: str) -> yaml.Node | None:
@@ -49,7 +51,7 @@ def list_item_lines(path: Path, list_key: str, name_key: str = "name") -> dict[s
 
 
 def product_line(path: Path, product: str) -> int:
-    return list_item_lines(path, "products").get(product, 0)
+    return product_lines(path).get(product, 0)
 
 
 def key_line(path: Path, *keys: str) -> int:

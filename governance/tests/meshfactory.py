@@ -1,4 +1,5 @@
-"""Small, real meshes for the gate's tests: packages with products.yaml and definitions.py,
+"""Small, real meshes for the gate's tests: packages with a DataProducts defs.yaml and
+definitions.py,
 workspace.yaml, dg.toml, the governance registry and CODEOWNERS, written to a temp dir.
 
 Package names carry a per-mesh token so many meshes load in one test process."""
@@ -17,6 +18,7 @@ from governance.config import load_config
 from governance.engine import GateResult, run_gate
 from governance.loader import LoadTimings, load_mesh
 from governance.model import MeshGraph
+from platform_core.declarations import DATA_PRODUCTS_TYPE
 
 _TOKENS = itertools.count()
 
@@ -27,7 +29,7 @@ import dagster as dg
 from platform_core import build_domain_definitions, sql_product
 from platform_core.products.declaration import load_domain_products
 
-HERE = Path(__file__).with_name("products.yaml")
+HERE = Path(__file__).parent / "defs" / "products" / "defs.yaml"
 IMPLEMENTATIONS = [
     sql_product(p.name)(lambda ctx: "select 1 as x") for p in load_domain_products(HERE).products
 ]
@@ -117,8 +119,16 @@ def write_mesh(
         products = [{**p, "owners": p["owners"] or [f"team:{domain}"]} for p in loc.products] or [
             product("example", f"team:{domain}")
         ]
-        (package / "products.yaml").write_text(
-            yaml.safe_dump({"domain": domain, "products": products}, sort_keys=False)
+        declared = package / "defs" / "products" / "defs.yaml"
+        declared.parent.mkdir(parents=True)
+        declared.write_text(
+            yaml.safe_dump(
+                {
+                    "type": DATA_PRODUCTS_TYPE,
+                    "attributes": {"domain": domain, "products": products},
+                },
+                sort_keys=False,
+            )
         )
         (package / "definitions.py").write_text(
             _fill(DEFINITIONS.format(extra=loc.extra), packages)

@@ -61,10 +61,10 @@ def test_a_type_change_of_a_public_product_is_breaking_through_its_contract(tmp_
     base = _mesh(tmp_path / "base").root
     head = tmp_path / "head"
     shutil.copytree(base, head)
-    products_file = next(head.rglob("products.yaml"))
+    products_file = next(head.rglob("defs.yaml"))
     data = yaml.safe_load(products_file.read_text())
-    data["products"][0]["columns"][1]["type"] = "string"  # amount: decimal -> string
-    data["products"][0]["columns"][0]["not_null"] = False  # order_id may be NULL now
+    data["attributes"]["products"][0]["columns"][1]["type"] = "string"  # amount: decimal -> string
+    data["attributes"]["products"][0]["columns"][0]["not_null"] = False  # order_id may be NULL now
     products_file.write_text(yaml.safe_dump(data, sort_keys=False))
     before, after = product_contracts(base)["sales/orders"], product_contracts(head)["sales/orders"]
     assert before.properties()["amount"].logicalType == "number"
@@ -73,8 +73,8 @@ def test_a_type_change_of_a_public_product_is_breaking_through_its_contract(tmp_
     assert found.rule == "GOV100" and found.target == "sales/orders"
     assert "amount: decimal -> string" in found.message
     assert "no longer required" in found.message and "order_id" in found.message
-    assert found.file.endswith("products.yaml") and found.line > 0
-    data["products"][0]["version"] = 4  # a new major version announces the change
+    assert found.file.endswith("defs.yaml") and found.line > 0
+    data["attributes"]["products"][0]["version"] = 4  # a new major version announces the change
     products_file.write_text(yaml.safe_dump(data, sort_keys=False))
     assert breaking_changes(base, head) == []
 

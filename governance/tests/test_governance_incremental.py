@@ -4,6 +4,8 @@ and reloads only the locations whose inputs changed."""
 import yaml
 from meshfactory import Loc, product, write_mesh
 
+DEFS = "defs/products/defs.yaml"  # where a domain declares its products
+
 
 def _verdict(result):
     return result.passed, sorted(v.fingerprint for v in result.violations)
@@ -27,26 +29,26 @@ def test_incremental_recheck_gives_the_cold_verdict_after_each_edit(tmp_path):
     all_locations = {"sales", "marketing", "finance"}
 
     def no_owner(data):
-        data["products"][0]["owners"] = ["team:strangers"]
+        data["attributes"]["products"][0]["owners"] = ["team:strangers"]
 
     def depend_on_internal(data):
-        data["products"][0]["inputs"] = ["sales/scratch"]
+        data["attributes"]["products"][0]["inputs"] = ["sales/scratch"]
 
     def restore_owner(data):
-        data["products"][0]["owners"] = ["team:sales"]
+        data["attributes"]["products"][0]["owners"] = ["team:sales"]
 
     edits = [
         ("nothing", lambda: None, set()),
         # a declaration edit reloads every location (platform_core's catalog reads them all)
-        ("sales owners", lambda: _edit_yaml(sales / "products.yaml", no_owner), all_locations),
-        ("marketing dep", lambda: _edit_yaml(marketing / "products.yaml", depend_on_internal),
+        ("sales owners", lambda: _edit_yaml(sales / DEFS, no_owner), all_locations),
+        ("marketing dep", lambda: _edit_yaml(marketing / DEFS, depend_on_internal),
          all_locations),
         # a module the location imports (not its products file) changes what it defines
         ("sales helper", lambda: (sales / "helpers.py").write_text(
             "raise RuntimeError('broken helper')\n"), {"sales"}),
         ("sales helper back", lambda: (sales / "helpers.py").write_text("LIMIT = 2\n"),
          {"sales"}),
-        ("sales owners back", lambda: _edit_yaml(sales / "products.yaml", restore_owner),
+        ("sales owners back", lambda: _edit_yaml(sales / DEFS, restore_owner),
          all_locations),
         ("new marketing module", lambda: (marketing / "more.py").write_text("X = 1\n"),
          {"marketing"}),

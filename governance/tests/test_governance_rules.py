@@ -57,7 +57,6 @@ def test_a_compliant_mesh_passes_every_rule(tmp_path):
 @pytest.mark.parametrize(
     ("rule", "bad", "good"),
     [
-        ("GOV001", dict(owners=[]), dict()),
         ("GOV002", dict(owners=["team:strangers"]), dict(owners=["team:sales"])),
         ("GOV010", dict(description=""), dict()),
         ("GOV020", dict(tags={"domain": "marketing"}), dict(tags={"domain": "sales"})),
@@ -82,11 +81,33 @@ def test_asset_rules(tmp_path, rule, bad, good):
     assert rule not in rule_ids(good_mesh.gate())
 
 
+RAW_LOCATION = """
+import dagster as dg
+
+@dg.asset(key=["sales", "loose"], description="Built without the platform's root.")
+def loose() -> None: ...
+
+defs = dg.Definitions(assets=[loose])
+"""
+
+
+def test_assets_need_owners(tmp_path):
+    # The platform's root gives an asset without owners its domain team (team:<location>), so
+    # GOV001 catches a location that bypasses the root.
+    bad = Loc([product("orders")], files={"definitions.py": RAW_LOCATION})
+    found = only(mesh(tmp_path / "bad", {"sales": bad}).gate(), "GOV001")
+    assert "sales/loose" in found[0].message
+    fallback = Loc([product("orders")], extra=raw("sales", "extra", owners=[]))
+    assert "GOV001" not in rule_ids(mesh(tmp_path / "good", {"sales": fallback}).gate())
+
+
 def test_public_columns_must_be_documented(tmp_path):
     bare = product("orders", columns=[{"name": "x", "type": "integer"}])
     found = only(mesh(tmp_path / "bad", {"sales": Loc([bare])}).gate(), "GOV011")
     assert "['x']" in found[0].message
-    assert found[0].file.endswith("products.yaml") and found[0].line == 3
+    assert found[0].file.endswith("defs/products/defs.yaml")
+    lines = (tmp_path / "bad" / found[0].file).read_text().splitlines()
+    assert found[0].line == lines.index("  - name: orders") + 1
     internal = product("orders", visibility="internal", columns=[{"name": "x", "type": "integer"}])
     assert "GOV011" not in rule_ids(mesh(tmp_path / "good", {"sales": Loc([internal])}).gate())
 

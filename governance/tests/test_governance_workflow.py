@@ -78,8 +78,9 @@ def test_reports_sarif_junit_and_terminal(tmp_path):
     [run] = sarif["runs"]
     [finding] = [r for r in run["results"] if r["ruleId"] == "GOV011"]
     location = finding["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"].endswith("products.yaml")
-    assert location["region"]["startLine"] == 3
+    assert location["artifactLocation"]["uri"].endswith("defs/products/defs.yaml")
+    lines = (m.root / location["artifactLocation"]["uri"]).read_text().splitlines()
+    assert location["region"]["startLine"] == lines.index("  - name: orders") + 1
     assert "GOV011" in {r["id"] for r in run["tool"]["driver"]["rules"]}
     suite = ET.fromstring(render_junit(result))
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
@@ -126,9 +127,9 @@ def _repo(tmp_path: Path):
 
 
 def _edit_products(m, domain: str, edit) -> None:
-    path = m.root / "domains" / domain / m.packages[domain] / "products.yaml"
+    path = m.root / "domains" / domain / m.packages[domain] / "defs" / "products" / "defs.yaml"
     data = yaml.safe_load(path.read_text())
-    edit(data["products"])
+    edit(data["attributes"]["products"])
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -192,7 +193,7 @@ def test_impact_lists_changes_consumers_and_owners_to_notify(tmp_path):
     assert changes["sales/orders"]["consumers"] == ["marketing/attribution"]
     assert changes["sales/returns"]["status"] == "new"
     assert "#data-marketing" in report["notify"] and "team:marketing" in report["notify"]
-    products_file = f"domains/sales/{m.packages['sales']}/products.yaml"
+    products_file = f"domains/sales/{m.packages['sales']}/defs/products/defs.yaml"
     assert report["changed_files"] == {"sales": [products_file]}
     markdown = _meshctl(m.root, "impact", "--base", "main").stdout
     assert (

@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from platform_core.definitions import build_domain_definitions
+    from platform_core.definitions import build_domain_definitions, location_definitions
     from platform_core.environment import Environment, current_environment
     from platform_core.products import (
         ProductContext,
@@ -21,6 +21,7 @@ _EXPORTS = {
     "ProductContext": "platform_core.products",
     "build_domain_definitions": "platform_core.definitions",
     "current_environment": "platform_core.environment",
+    "location_definitions": "platform_core.definitions",
     "depend_on_product": "platform_core.products",
     "python_product": "platform_core.products",
     "sql_product": "platform_core.products",
@@ -32,6 +33,7 @@ __all__ = [
     "build_domain_definitions",
     "current_environment",
     "depend_on_product",
+    "location_definitions",
     "python_product",
     "sql_product",
 ]

@@ -1,18 +1,32 @@
-"""`build_domain_definitions`: a domain's whole Definitions, with the platform defaults.
+"""The one definitions root of every code location: its `defs/` folder plus platform defaults.
 
-Defaults are applied here, at the definitions root (as in dagster-open-platform), so every
-location gets the same resources, tags, executor and a running automation sensor.
+A domain's `definitions.py` is one call (as in dagster-open-platform):
+
+    defs = location_definitions(__file__)
+
+which loads the project's autoloaded `defs/` folder (`dg.load_from_defs_folder`) and applies,
+once and here only, what every location gets: the `domain`/`code_location` tags, an owners
+fallback and the warehouse kind on every asset spec, the environment's warehouse resource, the
+executor, a running `<location>_automation` sensor and the two monitoring sensors. Nothing else
+in the platform writes those. `build_domain_definitions`, `build_tenant_sync_definitions` and
+`build_dedicated_tenant_definitions` build the same root from code (tests, fixture meshes and
+per-tenant locations), through the same `with_platform_defaults`.
 """
 
 from __future__ import annotations
 
+import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from platform_core.environment import current_environment
+from platform_core.catalog import catalog_for
+from platform_core.components.data_products import product_definitions
+from platform_core.declarations import declaration_files
+from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.monitoring import (
     LocationMonitor,
@@ -23,10 +37,13 @@ from platform_core.monitoring import (
     tenant_pool,
 )
 from platform_core.monitoring.storage import monitoring_warehouse
-from platform_core.products.catalog import catalog_for
-from platform_core.products.declaration import load_domain_products
-from platform_core.products.factory import ProductImplementation, build_product_assets
+from platform_core.products.catalog import Catalog
+from platform_core.products.declaration import ProductDeclaration, load_domain_products
+from platform_core.products.factory import ProductImplementation
+from platform_core.tenancy.definitions import dedicated_tenant_definitions, tenant_sync_definitions
 from platform_core.tenancy.directory import default_tenant_directory
+from platform_core.tenancy.source import SYNCED_TABLES
+from platform_core.warehouse.base import Warehouse
 from platform_core.warehouse.resources import warehouse_resources
 from platform_core.workspace import platform_mesh_root
 
@@ -49,37 +66,108 @@ def platform_tags(location: str) -> dict[str, str]:
     return {"domain": location, "code_location": location}
 
 
-def _with_platform_tags(asset: Any, location: str) -> Any:
-    """Give a domain's own (non-product) assets the domain and code-location tags too."""
+def _spec_defaults(location: str, env: Environment):
+    """What every asset spec of the location carries unless it says otherwise."""
 
-    def tag(spec: dg.AssetSpec) -> dg.AssetSpec:
-        missing = {k: v for k, v in platform_tags(location).items() if k not in spec.tags}
-        return spec.merge_attributes(tags=missing)
-
-    if isinstance(asset, dg.AssetsDefinition):
-        return asset.map_asset_specs(tag)
-    if isinstance(asset, dg.AssetSpec):
-        return tag(asset)
-    return asset
-
-
-def _location_name(products_file: Path | None, dbt_group: str | None) -> str:
-    if products_file is None:
-        if dbt_group is None:
-            raise ConfigurationError(
-                "build_domain_definitions needs the domain's products.yaml, its dbt_group, or "
-                "both. Fix: pass Path(__file__).with_name('products.yaml') and/or "
-                "dbt_group='<domain>'."
-            )
-        return dbt_group
-    declared = load_domain_products(products_file).domain
-    if dbt_group is not None and dbt_group != declared:
-        raise ConfigurationError(
-            f"{products_file} declares domain '{declared}' but the location asks for dbt group "
-            f"'{dbt_group}'. Fix: a location owns its own domain's dbt group: "
-            f"dbt_group='{declared}'."
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        tags = {"domain": spec.tags.get("domain", location), "code_location": location}
+        return spec.replace_attributes(
+            tags={**spec.tags, **tags},
+            owners=spec.owners or [f"team:{location}"],
+            kinds=spec.kinds or {env.warehouse_kind},
         )
-    return declared
+
+    return apply
+
+
+def executor_for(env: Environment) -> dg.ExecutorDefinition:
+    # Locally one DuckDB file takes one writer at a time and steps are small: in-process
+    # avoids a process start per step. Elsewhere compute runs in Snowflake.
+    return dg.in_process_executor if env.is_local else dg.multiprocess_executor
+
+
+def _own_products(catalog: Catalog, files: Sequence[Path]) -> list[ProductDeclaration]:
+    declared_here = {str(f) for f in files}
+    return [p for p in catalog.products.values() if p.source_file in declared_here]
+
+
+def with_platform_defaults(
+    defs: dg.Definitions,
+    location: str,
+    *,
+    products: Sequence[ProductDeclaration] = (),
+    near: Path | None = None,
+    resources: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
+    tenants: TenantDirectory | None = None,
+    self_alerting_jobs: Sequence[str] = (),
+) -> dg.Definitions:
+    """`defs` with the platform's defaults: the one place they are applied.
+
+    `products`: the location's declared products (monitoring knows their owners and SLAs).
+    `near`: a path inside the mesh (whose catalog and tenant registry apply). `resources`
+    override the environment's. `tenant`: a location serving one tenant (its runs are tagged
+    with it). `self_alerting_jobs`: jobs with their own failure alerts (not alerted twice).
+    """
+    env = current_environment()
+    near = near or platform_mesh_root()
+    catalog = catalog_for(near)
+    checks = [c for c in (defs.asset_checks or []) if isinstance(c, dg.AssetChecksDefinition)]
+    monitor = LocationMonitor(
+        location=location,
+        assets=monitored_assets(products, checks),
+        mesh_assets=mesh_monitored_assets(catalog.products),
+        tenants=tenants if tenants is not None else default_tenant_directory(near),
+        env=env,
+        warehouse=monitoring_warehouse(env, location),
+        tenant=tenant,
+        self_alerting_jobs=frozenset(self_alerting_jobs),
+    )
+    defaults = dg.Definitions(
+        sensors=[
+            automation_sensor(location, env.automation_interval_seconds, monitor.run_tags()),
+            *build_monitoring_sensors(monitor, env.automation_interval_seconds),
+        ],
+        resources={**warehouse_resources(env, location), **(resources or {})},
+        executor=executor_for(env),
+    )
+    with warnings.catch_warnings():  # map_asset_specs is marked preview in Dagster 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        tagged = defs.map_asset_specs(func=_spec_defaults(location, env))
+    return dg.Definitions.merge(tagged, defaults)
+
+
+def _project_location(project_dir: Path) -> tuple[str, str]:
+    """(code-location name, root module) from the project's pyproject.toml."""
+    pyproject = project_dir / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dg", {}).get("project", {})
+    if "root_module" not in project:
+        raise ConfigurationError(f"{pyproject}: [tool.dg.project] root_module is missing.")
+    return project.get("code_location_name") or project_dir.name, project["root_module"]
+
+
+def _project_dir(within: Path) -> Path:
+    for folder in (within, *within.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    raise ConfigurationError(f"No pyproject.toml at or above {within}: not a dg project.")
+
+
+def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.Definitions:
+    """A location's whole Definitions: its `defs/` folder, with the platform defaults.
+
+    `definitions_file`: the location's definitions.py (`__file__`). `defaults`: see
+    `with_platform_defaults` (e.g. `self_alerting_jobs`).
+    """
+    project_dir = _project_dir(Path(definitions_file).resolve().parent)
+    location, root_module = _project_location(project_dir)
+    defs = dg.load_from_defs_folder(path_within_project=project_dir)
+    files = declaration_files(project_dir, root_module)
+    products = _own_products(catalog_for(project_dir), files) if files else []
+    return with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)
+
+
+# --- the same root built from code --------------------------------------------------------
 
 
 def build_domain_definitions(
@@ -96,57 +184,85 @@ def build_domain_definitions(
     tenant: str | None = None,
     tenants: TenantDirectory | None = None,
 ) -> dg.Definitions:
-    """Definitions for the domain declared in `products_file` (its location has that name).
+    """A location built from code: the products declared in `products_file` (a DataProducts
+    defs.yaml) with their implementations, the dbt group's models, extra definitions, and the
+    platform defaults. Locations in the repository use `location_definitions` instead.
 
-    `dbt_group`: the domain's dbt group; its models in the mesh's dbt project join the location
-    (see platform_core.dbt). A domain whose products are all dbt models passes only this.
-    `tenant`: this location serves one tenant (its runs are tagged with it, its steps use the
-    tenant's pool). `tenants`: where monitoring finds tenant contacts, limits and budgets
-    (default: the tenant registry).
+    `tenant`: this location serves one tenant (runs tagged with it, steps in its pool).
     """
-    env = current_environment()
-    location = _location_name(products_file, dbt_group)
-    catalog = catalog_for(products_file or platform_mesh_root())
     declared = load_domain_products(products_file) if products_file is not None else None
-    product_assets: list[Any] = []
-    product_checks: list[dg.AssetChecksDefinition] = []
+    location = _location_name(declared.domain if declared else None, products_file, dbt_group)
+    parts = [dg.Definitions(assets=assets, asset_checks=asset_checks, jobs=jobs)]
+    parts.append(dg.Definitions(schedules=schedules, sensors=sensors))
     if declared is not None:
-        product_assets, product_checks = build_product_assets(
-            declared, implementations, catalog, env, pool=tenant_pool(tenant) if tenant else None
-        )
-    dbt_resources: dict[str, Any] = {}
+        pool = tenant_pool(tenant) if tenant else None
+        parts.append(product_definitions(declared, list(implementations), products_file, pool))
     if dbt_group is not None:
-        from platform_core.dbt.assets import dbt_slice
+        from platform_core.dbt.assets import dbt_slice  # ~1.7 s of dagster_dbt, only for dbt
 
-        dbt = dbt_slice(dbt_group, env, catalog=catalog)
-        product_assets.extend(dbt.assets)
-        dbt_resources = dbt.resources
-
-    monitor = LocationMonitor(
-        location=location,
-        assets=monitored_assets(declared.products if declared else [], product_checks),
-        mesh_assets=mesh_monitored_assets(catalog.products),
-        tenants=tenants
-        if tenants is not None
-        else default_tenant_directory(products_file or platform_mesh_root()),
-        env=env,
-        warehouse=monitoring_warehouse(env, location),
+        near = products_file or platform_mesh_root()
+        models = dbt_slice(dbt_group, catalog=catalog_for(near))
+        parts.append(dg.Definitions(assets=models.assets, resources=models.resources))
+    return with_platform_defaults(
+        dg.Definitions.merge(*parts),
+        location,
+        products=declared.products if declared else (),
+        near=products_file,
+        resources=resources,
         tenant=tenant,
+        tenants=tenants,
     )
-    run_tags = monitor.run_tags()
 
-    return dg.Definitions(
-        assets=[*product_assets, *(_with_platform_tags(a, location) for a in assets)],
-        asset_checks=[*product_checks, *asset_checks],
-        jobs=jobs,
-        schedules=schedules,
-        sensors=[
-            automation_sensor(location, env.automation_interval_seconds, run_tags),
-            *build_monitoring_sensors(monitor, env.automation_interval_seconds),
-            *sensors,
-        ],
-        resources={**warehouse_resources(env, location), **dbt_resources, **(resources or {})},
-        # Locally one DuckDB file takes one writer at a time and steps are small: in-process
-        # avoids a process start per step. Elsewhere compute runs in Snowflake.
-        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+
+def _location_name(declared: str | None, products_file: Path | None, dbt_group: str | None) -> str:
+    if declared is None:
+        if dbt_group is None:
+            raise ConfigurationError(
+                "build_domain_definitions needs the domain's declaration file, its dbt_group, "
+                "or both. Fix: pass the DataProducts defs.yaml and/or dbt_group='<domain>'."
+            )
+        return dbt_group
+    if dbt_group is not None and dbt_group != declared:
+        raise ConfigurationError(
+            f"{products_file} declares domain '{declared}' but the location asks for dbt group "
+            f"'{dbt_group}'. Fix: a location owns its own domain's dbt group: "
+            f"dbt_group='{declared}'."
+        )
+    return declared
+
+
+TENANT_SYNC_LOCATION = "tenant_sync"
+
+
+def build_tenant_sync_definitions(
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    warehouse: Warehouse | None = None,
+) -> dg.Definitions:
+    """The tenant_sync location built from code; `warehouse` overrides the environment's
+    (tests give each their own file)."""
+    return with_platform_defaults(
+        tenant_sync_definitions(registry_file, tables),
+        TENANT_SYNC_LOCATION,
+        resources={"warehouse": warehouse} if warehouse is not None else None,
+        self_alerting_jobs=["tenant_sync_job"],
+    )
+
+
+def build_dedicated_tenant_definitions(
+    tenant_id: str,
+    registry_file: Path,
+    tables: Sequence[str] = SYNCED_TABLES,
+    custom_assets: Sequence[Any] = (),
+    warehouse: Warehouse | None = None,
+) -> dg.Definitions:
+    """A code location for ONE tenant (see tenancy.definitions.dedicated_tenant_definitions)."""
+    defs = dedicated_tenant_definitions(tenant_id, registry_file, tables, custom_assets)
+    location = f"tenant_{tenant_id}"
+    return with_platform_defaults(
+        defs,
+        location,
+        resources={"warehouse": warehouse} if warehouse is not None else None,
+        tenant=tenant_id,
+        self_alerting_jobs=[f"{location}_sync_job"],
     )

@@ -26,4 +26,13 @@ class ProductDeclarationError(MeshError):
 
 
 class DbtProjectError(MeshError):
-    """The dbt project cannot be parsed or breaks a mesh rule; names the domain and the fix."""
+    """The dbt project cannot be parsed or breaks a mesh rule; names the domain and the fix.
+
+    `domain`/`owners`: the domain at fault and who can fix it, when dbt's message names one."""
+
+    def __init__(
+        self, message: str, domain: str | None = None, owners: tuple[str, ...] = ()
+    ) -> None:
+        self.domain = domain
+        self.owners = owners
+        super().__init__(message)

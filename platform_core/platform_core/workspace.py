@@ -15,9 +15,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from platform_core.declarations import declaration_files
 from platform_core.errors import ConfigurationError
-
-PRODUCTS_FILE = "products.yaml"
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,9 @@ class Location:
     root_module: str
 
     @property
-    def products_file(self) -> Path:
-        return self.path / self.root_module / PRODUCTS_FILE
+    def declaration_files(self) -> list[Path]:
+        """Its DataProducts `defs.yaml` files (platform_core.declarations)."""
+        return declaration_files(self.path, self.root_module)
 
     @property
     def definitions_module(self) -> str:
@@ -43,7 +43,7 @@ class Location:
         if not isinstance(defs, dg.Definitions):
             raise ConfigurationError(
                 f"{self.definitions_module} (location '{self.name}') has no `defs` Definitions. "
-                "Fix: end definitions.py with `defs = build_domain_definitions(...)`."
+                "Fix: end definitions.py with `defs = location_definitions(__file__)`."
             )
         return defs
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from platform_core.catalog import load_catalog
 from platform_core.dbt.assets import _check_sources, dbt_slice
 from platform_core.dbt.nodes import model_key
 from platform_core.dbt.project import MeshDbtProject, mesh_dbt_project
 from platform_core.dbt.translator import MeshDbtTranslator
 from platform_core.environment import current_environment, detect_environment
 from platform_core.errors import DbtProjectError, ProductDeclarationError
-from platform_core.products.catalog import load_catalog
 from platform_core.products.declaration import Visibility
 
 
@@ -82,7 +82,7 @@ def test_dbt_models_get_the_product_key_owners_tags_and_schema(manifest):
     assert spec.key == dg.AssetKey(["sales", "orders"])
     assert spec.group_name == "sales"
     assert spec.owners == ["team:sales", "sales-data@mesh.example"]
-    assert spec.tags["domain"] == spec.tags["code_location"] == "sales"
+    assert "domain" not in spec.tags  # the location's root tags it (tests/test_location_specs.py)
     assert (spec.tags["visibility"], spec.tags["tier"], spec.tags["dbt_access"]) == (
         "public", "1", "public",
     )  # fmt: skip

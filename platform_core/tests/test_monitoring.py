@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from platform_core.declaration_yaml import data_products_document
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError, ProductDeclarationError
 from platform_core.monitoring import (
@@ -235,11 +236,13 @@ def test_budget_warning_at_80_percent_then_over_budget_throttles_that_tenant(war
 
 
 def _products_yaml(tmp_path: Path, sla: str, column: str = "{name: id, type: integer}") -> Path:
-    path = tmp_path / "products.yaml"
+    path = tmp_path / "defs.yaml"
     path.write_text(
-        "domain: shop\nproducts:\n  - name: orders\n    description: Orders.\n"
-        f"    owners: [team:shop]\n    visibility: public\n    sla: {sla}\n"
-        f"    columns:\n      - {column}\n"
+        data_products_document(
+            "domain: shop\nproducts:\n  - name: orders\n    description: Orders.\n"
+            f"    owners: [team:shop]\n    visibility: public\n    sla: {sla}\n"
+            f"    columns:\n      - {column}\n"
+        )
     )
     return path
 

@@ -9,6 +9,8 @@ monitoring of the daemon. `insight/summary` (another location) depends on `shop/
 import json
 from pathlib import Path
 
+from platform_core.declaration_yaml import data_products_document
+
 SHOP_PRODUCTS = """
 domain: shop
 products:
@@ -125,7 +127,7 @@ def requests(context):
 
 
 defs = build_domain_definitions(
-    Path(__file__).with_name("products.yaml"),
+    Path(__file__).parent / "defs" / "products" / "defs.yaml",
     [orders, payments, slow, rates, prices, usage],
     sensors=[requests],
     jobs=[requests_job],
@@ -156,7 +158,7 @@ def summary(p):
     return f"select count(*) as orders from {p.ref('shop/orders')}"
 
 
-defs = build_domain_definitions(Path(__file__).with_name("products.yaml"), [summary])
+defs = build_domain_definitions(Path(__file__).parent / "defs" / "products" / "defs.yaml", [summary])
 """
 
 
@@ -178,7 +180,8 @@ def write_monitoring_mesh(root: Path) -> Path:
             f'code_location_name = "{domain}"\n'
         )
         (package / "__init__.py").write_text("")
-        (package / "products.yaml").write_text(products)
+        (package / "defs" / "products").mkdir(parents=True)
+        (package / "defs" / "products" / "defs.yaml").write_text(data_products_document(products))
         (package / "definitions.py").write_text(definitions)
         load_from.append(
             {

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 import mesh_marketing
-from mesh_marketing import click_products, products
+from mesh_marketing.defs.products import campaigns as products
+from mesh_marketing.defs.products import sessions as click_products
 from mesh_marketing.streams import CLICK_EVENT
 from platform_core.streaming import KafkaResource, Stream, StreamKnobs
 from platform_core.streaming.ranges import parse_ranges
@@ -17,7 +18,7 @@ from platform_core.warehouse import DuckDBWarehouse
 
 from platform_core import build_domain_definitions
 
-PRODUCTS_FILE = Path(mesh_marketing.__file__).with_name("products.yaml")
+PRODUCTS_FILE = Path(mesh_marketing.__file__).parent / "defs" / "products" / "defs.yaml"
 
 
 @dataclass

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from governance.model import AssetRecord, MeshGraph
 from platform_core.errors import ConfigurationError
 from platform_core.products.checks import ROW_COUNT
 from platform_core.workspace import read_locations
@@ -23,44 +25,48 @@ QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
-class MeshGraph:
-    """Who produces each asset key, and what each depends on, across all locations."""
+class LoadedMesh:
+    """Every location's loaded Definitions, and the mesh's graph (governance.model.MeshGraph,
+    the one graph model) built from them; `producer` and `parents` are its AssetKey views."""
 
-    producer: dict[dg.AssetKey, str]
-    parents: dict[dg.AssetKey, set[dg.AssetKey]]
+    graph: MeshGraph
     definitions: dict[str, dg.Definitions]
 
+    @cached_property
+    def producer(self) -> dict[dg.AssetKey, str]:
+        return {_key(k): r.location for k, r in self.graph.producers().items()}
+
+    @cached_property
+    def parents(self) -> dict[dg.AssetKey, set[dg.AssetKey]]:
+        return {_key(k): {_key(d) for d in r.deps} for k, r in self.graph.producers().items()}
+
     def downstream_closure(self, keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
-        children: dict[dg.AssetKey, set[dg.AssetKey]] = {}
-        for child, parents in self.parents.items():
-            for parent in parents:
-                children.setdefault(parent, set()).add(child)
-        result, stack = set(), list(keys)
-        while stack:
-            key = stack.pop()
-            if key not in result:
-                result.add(key)
-                stack.extend(children.get(key, ()))
-        return result
+        closure = self.graph.downstream_of(k.to_user_string() for k in keys)
+        return {_key(k) for k in closure}
 
 
-def load_mesh_graph(root: Path) -> MeshGraph:
+def _key(ref: str) -> dg.AssetKey:
+    return dg.AssetKey.from_user_string(ref)
+
+
+def load_mesh_graph(root: Path) -> LoadedMesh:
+    graph = MeshGraph(root=str(root))
     producer: dict[dg.AssetKey, str] = {}
-    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
     definitions = {}
     for location in read_locations(root):
         defs = location.load_definitions()
         definitions[location.name] = defs
-        graph = defs.resolve_asset_graph()
-        for key in graph.materializable_asset_keys:
+        asset_graph = defs.resolve_asset_graph()
+        for key in asset_graph.materializable_asset_keys:
             if key in producer:
                 raise ConfigurationError(
                     f"Asset '{key.to_user_string()}' is defined in locations '{producer[key]}' "
                     f"and '{location.name}'. Fix: keep it in the domain that owns it."
                 )
             producer[key] = location.name
-            parents[key] = set(graph.get(key).parent_keys)
-    return MeshGraph(producer, parents, definitions)
+            deps = sorted(p.to_user_string() for p in asset_graph.get(key).parent_keys)
+            graph.add(AssetRecord(key=key.to_user_string(), location=location.name, deps=deps))
+    return LoadedMesh(graph, definitions)
 
 
 def plan_batches(
@@ -182,7 +188,7 @@ def materialize_mesh(
     root: Path,
     instance: dg.DagsterInstance,
     select: Iterable[dg.AssetKey] | None = None,
-    graph: MeshGraph | None = None,
+    graph: LoadedMesh | None = None,
 ) -> MeshRunSummary:
     """Materialize `select` (default: every asset) across locations; returns the summary.
 

@@ -23,13 +23,12 @@ from mesh_tooling.sample.tenant_databases import (
     load_tenant_tables,
     tenant_slices,
 )
-from platform_core.monitoring import AlertRouter, IncidentStore, LogChannel
-from platform_core.tenancy.definitions import (
-    alert_for_failed_run,
+from platform_core.definitions import (
     build_dedicated_tenant_definitions,
     build_tenant_sync_definitions,
-    evaluate_sync_check,
 )
+from platform_core.monitoring import AlertRouter, IncidentStore, LogChannel
+from platform_core.tenancy.definitions import alert_for_failed_run, evaluate_sync_check
 from platform_core.tenancy.entry_point import all_tenants_sql, validated_tenants
 from platform_core.tenancy.isolation import CrossTenantAccessRefused, TenantScopedSession
 from platform_core.tenancy.partitions import backfill_failed_tenants, failed_tenant_partitions

@@ -75,7 +75,7 @@ def _static_imports(context: GateContext) -> Iterator[Violation]:
                         "GOV050", Severity.ERROR, relative,
                         f"{relative}:{line} (domain '{location.name}') imports {module}, the "
                         f"package of domain '{other.name}'",
-                        f"depend on '{other.name}' by asset key (inputs: in products.yaml, "
+                        f"depend on '{other.name}' by asset key (inputs: in its defs.yaml, "
                         "depend_on_product), or move shared code into platform_core",
                         relative, line, subject=module,
                     )  # fmt: skip

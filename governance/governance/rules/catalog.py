@@ -29,7 +29,7 @@ def has_owners(context: GateContext) -> Iterator[Violation]:
             yield _violation(
                 context, "GOV001", Severity.ERROR, asset,
                 f"asset '{asset.key}' ({declared_in(asset)}) has no owners",
-                f"add owners=['{example}'] to its definition (or owners: in products.yaml)",
+                f"add owners=['{example}'] to its definition (or owners: in its defs.yaml declaration)",
             )  # fmt: skip
 
 
@@ -85,7 +85,7 @@ def placement(context: GateContext) -> Iterator[Violation]:
                 context, "GOV020", Severity.ERROR, asset,
                 f"asset '{asset.key}' is tagged domain '{asset.domain or '(none)'}' but is "
                 f"defined in code location '{asset.location}'",
-                f"tag it domain='{asset.location}' (build it with build_domain_definitions), "
+                f"tag it domain='{asset.location}' (build the location with location_definitions), "
                 "or move it to the location of its domain", "domain-tag",
             )  # fmt: skip
             continue
@@ -110,7 +110,7 @@ def public_contract(context: GateContext) -> Iterator[Violation]:
             yield _violation(
                 context, "GOV030", Severity.ERROR, asset,
                 f"public product '{asset.key}' has no column contract (dagster/column_schema)",
-                "declare its columns (products.yaml columns:, or a dbt contract), or make it "
+                "declare its columns (columns: in its defs.yaml, or a dbt contract), or make it "
                 "internal",
             )  # fmt: skip
 
@@ -122,7 +122,7 @@ def public_freshness(context: GateContext) -> Iterator[Violation]:
             yield _violation(
                 context, "GOV031", Severity.ERROR, asset,
                 f"public product '{asset.key}' has no freshness policy",
-                "declare an sla (fail_after) in products.yaml, or freshness_policy= on the asset",
+                "declare an sla (fail_after) in its defs.yaml, or freshness_policy= on the asset",
             )  # fmt: skip
 
 
@@ -135,5 +135,5 @@ def public_blocking_checks(context: GateContext) -> Iterator[Violation]:
                 context, "GOV032", Severity.ERROR, asset,
                 f"public product '{asset.key}' has {len(asset.blocking_checks)} blocking "
                 f"check(s); the policy asks for {needed}",
-                "add an @asset_check(blocking=True) (products.yaml products get the standard ones)",
+                "add an @asset_check(blocking=True) (declared products get the standard ones)",
             )  # fmt: skip

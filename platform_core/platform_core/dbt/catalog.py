@@ -1,4 +1,4 @@
-"""dbt models in the mesh catalog, next to products.yaml products.
+"""dbt models in the mesh catalog, next to the declared (DataProducts) products.
 
 A Python product may take a dbt model as an input (and `depend_on_product` applies the same
 rule: another domain's model must be public); `meshctl products` lists both kinds.
@@ -49,7 +49,7 @@ def dbt_product_declarations(
     """Every dbt model as a catalog entry (public for access: public, otherwise internal).
 
     Built with `model_construct`: dbt has validated the model already, and staging models need
-    not document columns the way products.yaml requires.
+    not document columns the way a product declaration must.
     """
     groups = {g["name"]: g for g in manifest.get("groups", {}).values()}
     guarded = not_null_columns(manifest)

@@ -195,10 +195,13 @@ def explain_parse_failure(project_dir: Path, output: str) -> DbtProjectError:
     domain, path = _model_domain(project_dir, node)
     public, owner = _group_facts(project_dir, group)
     where = path.relative_to(project_dir.parent) if path else node
+    domain_owner = _group_facts(project_dir, domain)[1] if domain != "unknown" else ""
     return DbtProjectError(
         f"dbt parse of {project_dir} failed:\n{dbt_says}\n"
         f"Domain '{domain}': model '{node}' ({where}) refs '{referenced}', which is private to "
         f"domain '{group}'; another domain may only ref its public models.\n"
         f"  Fix: ref a public model of '{group}' ({', '.join(public) or 'none yet'}), or ask "
-        f"its owners ({owner}) to make '{referenced}' public with an enforced contract."
+        f"its owners ({owner}) to make '{referenced}' public with an enforced contract.",
+        domain=None if domain == "unknown" else domain,
+        owners=(domain_owner,) if domain_owner else (),
     )

@@ -5,8 +5,9 @@
 - sources keep [source name, table], i.e. the key of the Python product that writes the table.
 - owners: `meta.owners` (or dagster-dbt's `meta.dagster.owners`), else team:<group> and the
   group owner's e-mail.
-- tags: domain, code_location, visibility (public for access: public, else internal), tier,
-  dbt_access; `dagster/column_schema` in the contract vocabulary of products.yaml.
+- tags: visibility (public for access: public, else internal), tier, dbt_access (the
+  location's root adds domain and code_location); `dagster/column_schema` in the contract
+  vocabulary of product declarations.
 """
 
 from __future__ import annotations
@@ -62,11 +63,8 @@ class MeshDbtTranslator(DagsterDbtTranslator):
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         if dbt_resource_props["resource_type"] == "source":
             return {}
-        domain = model_domain(dbt_resource_props)
         access = model_access(dbt_resource_props)
-        return {
-            "domain": domain,
-            "code_location": domain,
+        return {  # domain and code_location: the location's root (platform_core.definitions)
             "visibility": "public" if access == "public" else "internal",
             "tier": str(model_meta(dbt_resource_props).get("tier", 2)),
             "dbt_access": access,

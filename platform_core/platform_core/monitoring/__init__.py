@@ -1,6 +1,6 @@
 """Owner-routed monitoring: the one home for alerts, incidents, channels, SLAs and budgets.
 
-Every location gets the monitoring sensors from `build_domain_definitions`; anything else that
+Every location gets the monitoring sensors from its root (platform_core.definitions); anything else that
 must tell someone something (e.g. tenant sync skipping a bad registry entry) uses `AlertRouter`.
 """
 

@@ -10,31 +10,24 @@ from platform_core.monitoring.incidents import Alert, AlertKind, Incident
 from platform_core.monitoring.location import LocationMonitor, run_location
 
 
-def expected_seconds(monitor: LocationMonitor, run: dg.DagsterRun) -> int | None:
+def _run_seconds(monitor: LocationMonitor, run: dg.DagsterRun, limit: str) -> int | None:
+    """The run's `limit` (expected_runtime_seconds or max_runtime_seconds): its tenant's,
+    else the largest among the products it builds."""
     tenant = monitor.tenant_of(run)
-    if tenant is not None and tenant.expected_runtime_seconds:
-        return tenant.expected_runtime_seconds
+    if tenant is not None and getattr(tenant, limit):
+        return getattr(tenant, limit)
     keys = run.asset_selection or set(monitor.assets)
-    values = [
-        monitor.assets[k].expected_runtime_seconds
-        for k in keys
-        if k in monitor.assets and monitor.assets[k].expected_runtime_seconds
-    ]
-    return max(values) if values else None
+    values = [getattr(monitor.assets[k], limit) for k in keys if k in monitor.assets]
+    return max((v for v in values if v), default=None)
+
+
+def expected_seconds(monitor: LocationMonitor, run: dg.DagsterRun) -> int | None:
+    return _run_seconds(monitor, run, "expected_runtime_seconds")
 
 
 def hard_limit_seconds(monitor: LocationMonitor, run: dg.DagsterRun) -> int | None:
     """The run's own limit: its tenant's, else that of the slowest product it builds."""
-    tenant = monitor.tenant_of(run)
-    if tenant is not None and tenant.max_runtime_seconds:
-        return tenant.max_runtime_seconds
-    keys = run.asset_selection or set(monitor.assets)
-    values = [
-        monitor.assets[k].max_runtime_seconds
-        for k in keys
-        if k in monitor.assets and monitor.assets[k].max_runtime_seconds
-    ]
-    return max(values) if values else None
+    return _run_seconds(monitor, run, "max_runtime_seconds")
 
 
 def tighten_hard_limit(

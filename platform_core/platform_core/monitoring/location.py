@@ -114,6 +114,8 @@ class LocationMonitor:
     tenant: str | None = None  # a location dedicated to one tenant
     rates: CostRates = field(default_factory=CostRates)
     channels: Sequence | None = None  # None: from the environment (see channels.py)
+    # Jobs that alert their own failures (tenant sync names the tenant and the backfill fix).
+    self_alerting_jobs: frozenset[str] = frozenset()
 
     @property
     def scope(self) -> str:

@@ -152,6 +152,8 @@ def run_failure_sensor(monitor: LocationMonitor, interval_seconds: int):
     )
     def run_failure_alerts(context: dg.RunFailureSensorContext):
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+        if run.job_name in monitor.self_alerting_jobs:
+            return dg.SkipReason(f"{run.job_name} alerts its own failures")
         if will_retry(run, context.instance):
             return dg.SkipReason(f"run {run.run_id} will be retried; alerting after the last try")
         errors = [

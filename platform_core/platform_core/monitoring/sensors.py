@@ -1,4 +1,4 @@
-"""The monitoring rules as two sensors per code location (added by build_domain_definitions).
+"""The monitoring rules as two sensors per code location (added by each location's root, platform_core.definitions).
 
 Per location, not one platform-wide sensor: each location's sensors know its products'
 owners, SLAs and checks from its own declarations, tick in its own code server, and keep

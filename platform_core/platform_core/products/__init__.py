@@ -1,6 +1,6 @@
-"""Data products: declare once in products.yaml, implement in a function, get definitions."""
+"""Data products: declare once (DataProducts defs.yaml), implement in a function, get definitions."""
 
-from platform_core.products.catalog import Catalog, catalog_for, depend_on_product, load_catalog
+from platform_core.products.catalog import Catalog, depend_on_product
 from platform_core.products.declaration import (
     DomainProducts,
     ProductDeclaration,
@@ -23,9 +23,7 @@ __all__ = [
     "ProductImplementation",
     "Visibility",
     "build_product_assets",
-    "catalog_for",
     "depend_on_product",
-    "load_catalog",
     "load_domain_products",
     "python_product",
     "sql_product",

@@ -1,7 +1,9 @@
-"""The mesh-wide catalog of declared data products, and the consumer helper.
+"""The catalog of declared data products, and the consumer helper `depend_on_product`.
 
-Built from every location's products.yaml (found through dg.toml), never by importing another
-domain's code: a domain depends on another only through the keys of its published products.
+A domain depends on another only through the keys of its published products. A domain whose
+declarations do not load is recorded as broken, not raised: a location loads on its own
+declarations, and only a product that depends on the broken domain fails (naming it). The
+mesh's catalog is assembled by platform_core.catalog (declaration files and dbt models).
 """
 
 from __future__ import annotations
@@ -9,22 +11,32 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
 import dagster as dg
 
 from platform_core.errors import ProductDeclarationError
-from platform_core.products.declaration import ProductDeclaration, load_domain_products
-from platform_core.workspace import find_mesh_root, read_locations
+from platform_core.products.declaration import ProductDeclaration
+
+
+@dataclass(frozen=True)
+class BrokenDomain:
+    """A domain whose declarations failed to load: what failed, and who can fix it."""
+
+    domain: str
+    source: str  # the failing file (or the dbt project)
+    error: str
+    owners: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Catalog:
     products: dict[str, ProductDeclaration] = field(default_factory=dict)
+    broken: dict[str, BrokenDomain] = field(default_factory=dict)
 
     @classmethod
-    def from_declarations(cls, declarations: Iterable[ProductDeclaration]) -> Catalog:
+    def from_declarations(
+        cls, declarations: Iterable[ProductDeclaration], broken: Iterable[BrokenDomain] = ()
+    ) -> Catalog:
         products: dict[str, ProductDeclaration] = {}
         for product in declarations:
             if product.ref in products:
@@ -34,43 +46,13 @@ class Catalog:
                     "each product key is declared by exactly one domain; rename one of them",
                 )
             products[product.ref] = product
-        return cls(products)
+        return cls(products, {b.domain: b for b in broken})
 
     def public_products(self, domain: str) -> list[str]:
         return sorted(p.ref for p in self.products.values() if p.domain == domain and p.is_public)
 
     def owners_of(self, domain: str) -> list[str]:
         return sorted({o for p in self.products.values() if p.domain == domain for o in p.owners})
-
-
-@cache
-def load_catalog(root: Path) -> Catalog:
-    """Every product declared in the mesh rooted at `root` (cached per process)."""
-    declarations: list[ProductDeclaration] = []
-    for location in read_locations(root):
-        if location.products_file.is_file():
-            declarations.extend(load_domain_products(location.products_file).products)
-    declarations.extend(_dbt_declarations(root))
-    return Catalog.from_declarations(declarations)
-
-
-def _dbt_declarations(root: Path) -> list[ProductDeclaration]:
-    """The mesh's dbt models, from the prepared manifest (none if the mesh has no dbt project)."""
-    from platform_core.dbt.project import PROJECT_FOLDER, mesh_dbt_project
-
-    if not (root / PROJECT_FOLDER / "dbt_project.yml").is_file():
-        return []
-    from platform_core.dbt.catalog import dbt_product_declarations
-    from platform_core.environment import current_environment
-
-    env = current_environment()
-    project = mesh_dbt_project(env, root)
-    return dbt_product_declarations(project.manifest(env), project.project_dir)
-
-
-def catalog_for(path: Path) -> Catalog:
-    """The catalog of the mesh that contains `path` (a products.yaml or any file in the repo)."""
-    return load_catalog(find_mesh_root(path.parent if path.is_file() else path))
 
 
 def depend_on_product(ref: str, consumer: str, catalog: Catalog) -> dg.AssetKey:
@@ -84,6 +66,15 @@ def depend_on_product(ref: str, consumer: str, catalog: Catalog) -> dg.AssetKey:
     if ref == consumer:
         raise ProductDeclarationError(where, "lists itself as an input", "remove it from inputs")
     product = catalog.products.get(ref)
+    broken = catalog.broken.get(ref.split("/", 1)[0])
+    if product is None and broken is not None:
+        raise ProductDeclarationError(
+            where,
+            f"depends on '{ref}' of domain '{broken.domain}', whose declarations fail to load "
+            f"({broken.source}):\n    {_indent(broken.error)}",
+            f"domain '{broken.domain}' must fix its declaration; tell its owners "
+            f"({', '.join(broken.owners)}), or drop the input until it loads again",
+        )
     if product is None:
         close = difflib.get_close_matches(ref, list(catalog.products), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
@@ -102,3 +93,7 @@ def depend_on_product(ref: str, consumer: str, catalog: Catalog) -> dg.AssetKey:
             f"({', '.join(product.owners)}) to publish '{ref}' with visibility: public",
         )
     return product.key
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")

@@ -1,8 +1,11 @@
-"""What a domain declares about its data products, read from its `products.yaml`.
+"""What a domain declares about its data products: the schema of the `DataProducts` component.
 
-The declaration is the product's public interface: other domains and the governance gate read
-it without importing the domain's code. Invalid declarations fail to load with an error that
-names the file, the product, the field and the fix.
+A domain declares its products in a `defs.yaml` of its `defs/` folder (see
+platform_core.declarations); `ProductSpec` is one entry as written, `ProductDeclaration` the
+same entry once its domain and file are known. The declaration is the product's public
+interface: other domains and the governance gate read it without importing the domain's code.
+Invalid declarations fail to load with an error that names the file and line, the product, the
+field and the fix.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import dagster as dg
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from platform_core.declaration_yaml import declaration_documents, node_line
+from platform_core.declarations import DATA_PRODUCTS_TYPE
 from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import IDENTIFIER
 from platform_core.warehouse.types import LOGICAL_TYPES
@@ -129,7 +134,9 @@ class CheckSettings(_Strict):
     min_row_count_ratio: float = Field(default=DEFAULT_MIN_ROW_COUNT_RATIO, ge=0.0, le=1.0)
 
 
-class ProductDeclaration(_Strict):
+class ProductSpec(_Strict):
+    """One product as written in the `products:` list of a DataProducts component."""
+
     name: str
     description: str
     owners: list[str] = Field(min_length=1)
@@ -149,9 +156,6 @@ class ProductDeclaration(_Strict):
     version: int = Field(default=1, ge=1)
     # From this date consumers fail the governance gate (before it they are warned).
     deprecation_date: date | None = None
-    # Filled in by the loader, not written by people.
-    domain: str = ""
-    source_file: str = ""
 
     @field_validator("name")
     @classmethod
@@ -191,14 +195,6 @@ class ProductDeclaration(_Strict):
         return value
 
     @property
-    def key(self) -> dg.AssetKey:
-        return dg.AssetKey([self.domain, self.name])
-
-    @property
-    def ref(self) -> str:
-        return f"{self.domain}/{self.name}"
-
-    @property
     def is_public(self) -> bool:
         return self.visibility is Visibility.PUBLIC
 
@@ -224,9 +220,32 @@ class ProductDeclaration(_Strict):
         )
 
 
-class DomainProducts(_Strict):
+class ProductDeclaration(ProductSpec):
+    """A declared product: its entry plus the domain and file it was declared in."""
+
+    domain: str = ""
+    source_file: str = ""  # path of the declaring file (":line" is not part of it)
+    source_line: int = 0
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey([self.domain, self.name])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.domain}/{self.name}"
+
+    @property
+    def where(self) -> str:
+        """`file:line` of the declaration, for error messages."""
+        return f"{self.source_file}:{self.source_line}" if self.source_line else self.source_file
+
+
+class DomainProductsSpec(_Strict):
+    """The attributes of a DataProducts component: the domain and its products."""
+
     domain: str
-    products: list[ProductDeclaration] = Field(min_length=1)
+    products: list[ProductSpec] = Field(min_length=1)
 
     @field_validator("domain")
     @classmethod
@@ -234,6 +253,11 @@ class DomainProducts(_Strict):
         if not IDENTIFIER.match(value):
             raise ValueError(f"{value!r} must be a lower-case identifier ([a-z][a-z0-9_]*)")
         return value
+
+
+class DomainProducts(_Strict):
+    domain: str
+    products: list[ProductDeclaration] = Field(min_length=1)
 
 
 def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[str, str]:
@@ -254,43 +278,51 @@ _FIXES = {
 }
 
 
-def load_domain_products(path: Path) -> DomainProducts:
-    """Read and validate one domain's products.yaml."""
+def _read_spec(path: Path) -> DomainProductsSpec:
+    """Parse and validate the DataProducts attributes of `path`, or raise naming file:line."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        documents = declaration_documents(path.read_text())
     except yaml.YAMLError as exc:
         raise ProductDeclarationError(
             str(path), f"is not valid YAML ({exc})", "fix the syntax"
         ) from None
-    if not isinstance(raw, dict):
+    if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ProductDeclarationError(
-            str(path), "must be a mapping with 'domain' and 'products'", "see the README example"
+            str(path),
+            f"must hold one `type: {DATA_PRODUCTS_TYPE}` document whose attributes are a "
+            "mapping with 'domain' and 'products'",
+            "see the README example (dg check yaml shows the schema)",
         )
+    raw = documents[0]
     try:
-        parsed = DomainProducts.model_validate(raw)
+        return DomainProductsSpec.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where, field = _field_path(tuple(first["loc"]), raw)
+        loc = tuple(first["loc"])
+        where, field = _field_path(loc, raw)
         message = first["msg"].removeprefix("Value error, ")
         raise ProductDeclarationError(
-            f"{path}: {where}, field '{field}'",
+            f"{path}:{node_line(path, loc)}: {where}, field '{field}'",
             message,
             _FIXES.get(first["type"], "correct the value as described"),
         ) from None
 
+
+def declared_products(spec: DomainProductsSpec, path: Path) -> DomainProducts:
+    """The rules one entry's schema cannot express (unique names, cron, SLA windows), and the
+    products with their domain, file and line."""
     seen: set[str] = set()
     products = []
-    for product in parsed.products:
+    for index, product in enumerate(spec.products):
+        at = f"{path}:{node_line(path, ('products', index))}: product '{product.name}'"
         if product.name in seen:
             raise ProductDeclarationError(
-                f"{path}: product '{product.name}'",
-                "is declared twice",
-                "keep one declaration per product",
+                at, "is declared twice", "keep one declaration per product"
             )
         seen.add(product.name)
         if product.effective_automation is Automation.ON_CRON and not product.cron:
             raise ProductDeclarationError(
-                f"{path}: product '{product.name}', field 'cron'",
+                f"{at}, field 'cron'",
                 "automation is on_cron but no cron is given",
                 "add cron: '<expression>' or choose another automation",
             )
@@ -299,9 +331,22 @@ def load_domain_products(path: Path) -> DomainProducts:
             product.sla.check_runtimes()
         except ValueError as exc:
             raise ProductDeclarationError(
-                f"{path}: product '{product.name}', field 'sla'", str(exc), "adjust the windows"
+                f"{path}:{node_line(path, ('products', index, 'sla'))}: product "
+                f"'{product.name}', field 'sla'",
+                str(exc),
+                "adjust the windows",
             ) from None
         products.append(
-            product.model_copy(update={"domain": parsed.domain, "source_file": str(path)})
+            ProductDeclaration(
+                **product.model_dump(),
+                domain=spec.domain,
+                source_file=str(path),
+                source_line=node_line(path, ("products", index)),
+            )
         )
-    return parsed.model_copy(update={"products": products})
+    return DomainProducts(domain=spec.domain, products=products)
+
+
+def load_domain_products(path: Path) -> DomainProducts:
+    """Read and validate one DataProducts declaration file (a `defs.yaml`)."""
+    return declared_products(_read_spec(path), path)

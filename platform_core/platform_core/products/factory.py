@@ -1,6 +1,6 @@
 """The one place that turns product declarations and their code into Dagster definitions.
 
-A domain writes, per product, an entry in products.yaml and a small function:
+A domain writes, per product, an entry in its DataProducts defs.yaml and a small function:
 
     @sql_product("daily_revenue")
     def daily_revenue(p: ProductContext) -> str:
@@ -133,9 +133,7 @@ def product_asset_attributes(
         description=product.description,
         owners=product.owners,
         group_name=product.domain,
-        tags={
-            "domain": product.domain,
-            "code_location": product.domain,
+        tags={  # domain and code_location: the location's root (platform_core.definitions)
             "visibility": product.visibility.value,
             "tier": str(product.tier),
         },
@@ -207,7 +205,7 @@ def build_product_assets(
     """`pool`: the concurrency pool of every product's step (a tenant's own location uses its
     tenant pool, which budgets throttle)."""
     env = env or current_environment()
-    source = Path(declared.products[0].source_file).name if declared.products else "products.yaml"
+    source = Path(declared.products[0].source_file).name if declared.products else "defs.yaml"
     by_name: dict[str, ProductImplementation] = {}
     for implementation in implementations:
         if implementation.name in by_name:

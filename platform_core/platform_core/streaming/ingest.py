@@ -1,12 +1,14 @@
 """A stream as a data product: the landing asset, its job and its sensor replicas.
 
-A domain declares the landed table in products.yaml like any product (contract, owners,
-checks) and implements it with `stream.product()`:
+A domain declares the landed table in its DataProducts defs.yaml like any product (contract,
+owners, checks) and implements it with `stream.product_implementation()` beside it:
 
     CLICKS = Stream(name="clicks", topic="clicks", product="marketing/click_events",
                     schema=EventSchema({"click_id": "integer", ...}))
-    build_domain_definitions(..., [CLICKS.product(), ...], jobs=[CLICKS.job()],
-                             sensors=CLICKS.sensors(), resources={"kafka": ...})
+    click_events = CLICKS.product_implementation()      # defs/products/click_events.py
+
+and a `KafkaStream` component (defs/click_stream/defs.yaml, `stream: <module>.CLICKS`) adds
+the job, the sensor replicas and the Kafka resource.
 
 Each run of the job lands exactly the offset ranges in its run config. Without ranges (a
 headless `meshctl materialize`) it only makes sure the tables exist.

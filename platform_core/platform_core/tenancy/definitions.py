@@ -36,7 +36,6 @@ from platform_core.tenancy.sync import (
     sync_tenant,
 )
 from platform_core.warehouse.base import Warehouse
-from platform_core.warehouse.resources import warehouse_resources
 
 TENANTS = dg.DynamicPartitionsDefinition(name="tenants")
 LOCATION = "tenant_sync"
@@ -102,7 +101,7 @@ def build_sync_assets(
                 owners=OWNERS,
                 group_name=LOCATION,
                 kinds={"postgres", current_environment().warehouse_kind},
-                tags={"domain": LOCATION, "code_location": LOCATION, "visibility": "internal"},
+                tags={"visibility": "internal"},
                 description=f"The tenants' `{table}` table, one schema per tenant "
                 "(tenant_<id>), refreshed atomically. Downstream reads platform/tenant_"
                 f"{table}, never these schemas.",
@@ -212,7 +211,7 @@ def _alert_router() -> AlertRouter:
     return AlertRouter(monitoring_warehouse(current_environment(), LOCATION))
 
 
-def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) -> None:
+def _alert_registry_problems(context, registry: Registry) -> None:
     for problem in registry.problems:
         context.log.warning(f"tenant registry entry skipped: {problem}")
     _alert_router().notify(
@@ -227,7 +226,7 @@ def _alert_registry_problems(context, registry: Registry, warehouse: Warehouse) 
     )
 
 
-def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.SensorDefinition:
+def build_registry_sensor(registry_file: Path) -> dg.SensorDefinition:
     @dg.sensor(
         name="tenant_registry_sensor",
         minimum_interval_seconds=30,
@@ -243,7 +242,7 @@ def build_registry_sensor(registry_file: Path, warehouse: Warehouse) -> dg.Senso
         problems = sorted(str(p) for p in registry.problems)
         fingerprint = hashlib.sha1("\n".join(problems).encode()).hexdigest()
         if problems and context.cursor != fingerprint:  # alert once per distinct set
-            _alert_registry_problems(context, registry, warehouse)
+            _alert_registry_problems(context, registry)
         requests = []
         if add:
             requests.append(TENANTS.build_add_request(add))
@@ -309,7 +308,7 @@ def alert_for_failed_run(run: dg.DagsterRun, registry: Registry, error: str | No
     )
 
 
-def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
+def build_failure_sensor(registry_file: Path, job: Any):
     @dg.run_failure_sensor(
         name="tenant_sync_failure_alerts",
         monitored_jobs=[job],
@@ -325,16 +324,11 @@ def build_failure_sensor(registry_file: Path, job: Any, warehouse: Warehouse):
     return tenant_sync_failure_alerts
 
 
-def build_tenant_sync_definitions(
-    registry_file: Path,
-    tables: Sequence[str] = SYNCED_TABLES,
-    warehouse: Warehouse | None = None,
+def tenant_sync_definitions(
+    registry_file: Path, tables: Sequence[str] = SYNCED_TABLES
 ) -> dg.Definitions:
-    """`warehouse` overrides the environment's (tests give each their own file)."""
-    env = current_environment()
-    resources = warehouse_resources(env, LOCATION)
-    if warehouse is not None:
-        resources = {**resources, "warehouse": warehouse}
+    """The shared tenant_sync location's assets, checks, job and sensors (the location's root
+    adds the platform defaults: resources, executor, automation and monitoring)."""
     assets = build_sync_assets(registry_file, tables)
     job = dg.define_asset_job(
         "tenant_sync_job",
@@ -342,27 +336,23 @@ def build_tenant_sync_definitions(
         partitions_def=TENANTS,
         description="Sync one tenant's database (one partition per tenant).",
     )
-    warehouse = resources["warehouse"]
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_sync_checks(tables),
         jobs=[job],
         sensors=[
-            build_registry_sensor(registry_file, warehouse),
+            build_registry_sensor(registry_file),
             build_cron_sensor(registry_file, job),
-            build_failure_sensor(registry_file, job, warehouse),
+            build_failure_sensor(registry_file, job),
         ],
-        resources=resources,
-        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
     )
 
 
-def build_dedicated_tenant_definitions(
+def dedicated_tenant_definitions(
     tenant_id: str,
     registry_file: Path,
     tables: Sequence[str] = SYNCED_TABLES,
     custom_assets: Sequence[Any] = (),
-    warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
     """A code location for ONE tenant that needs custom logic (the seed's "location per tenant").
 
@@ -371,13 +361,8 @@ def build_dedicated_tenant_definitions(
     tenant's own logic downstream. The registry entry must say `isolation: dedicated_location`
     (the shared location then leaves the tenant out).
     """
-    env = current_environment()
-    registry = load_registry(registry_file)
-    tenant = registry.get(tenant_id)
+    tenant = load_registry(registry_file).get(tenant_id)
     prefix = tenant.schema
-    resources = warehouse_resources(env, prefix)
-    if warehouse is not None:
-        resources = {**resources, "warehouse": warehouse}
 
     @dg.multi_asset(
         name=f"sync_{prefix}",
@@ -386,8 +371,8 @@ def build_dedicated_tenant_definitions(
                 sync_asset_key(table, prefix),
                 owners=list(tenant.owners),
                 group_name=prefix,
-                kinds={"postgres", env.warehouse_kind},
-                tags={"domain": prefix, "code_location": prefix, "tenant": tenant.id},
+                kinds={"postgres", current_environment().warehouse_kind},
+                tags={"tenant": tenant.id},
                 description=f"Tenant {tenant.id}'s `{table}` table in schema {tenant.schema}.",
             )
             for table in tables
@@ -415,7 +400,5 @@ def build_dedicated_tenant_definitions(
         asset_checks=build_sync_checks(tables, prefix, None, fixed_tenant=tenant.id),
         jobs=[job],
         schedules=[schedule],
-        sensors=[build_failure_sensor(registry_file, job, resources["warehouse"])],
-        resources=resources,
-        executor=dg.in_process_executor if env.is_local else dg.multiprocess_executor,
+        sensors=[build_failure_sensor(registry_file, job)],
     )

@@ -43,7 +43,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
     if args.format == "locations":
         print(json.dumps(sorted(changes.locations)))
     else:
-        from platform_core.products.catalog import load_catalog
+        from platform_core.catalog import load_catalog
 
         from mesh_tooling.preview.changes import Impact, render_markdown
         from mesh_tooling.runner import load_mesh_graph

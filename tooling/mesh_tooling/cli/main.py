@@ -123,7 +123,7 @@ def _default_signals() -> None:
 
 
 def cmd_products(args: argparse.Namespace) -> int:
-    from platform_core.products.catalog import load_catalog
+    from platform_core.catalog import load_catalog
 
     catalog = load_catalog(find_mesh_root())
     for ref, product in sorted(catalog.products.items()):
@@ -215,8 +215,8 @@ def cmd_new_domain(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     """Print the mesh's health and write it as HTML pages (overview, per domain, per tenant)."""
     import dagster as dg
+    from platform_core.catalog import load_catalog
     from platform_core.monitoring.storage import monitoring_warehouse
-    from platform_core.products.catalog import load_catalog
     from platform_core.tenancy.directory import default_tenant_directory
 
     from mesh_tooling.health_report import collect_health, render_text, write_html

@@ -7,8 +7,9 @@ Writes two trees under DEST:
          pyproject.toml of platform_core and of the location. Its own image layer, so the
          third-party dependencies are rebuilt only when one of these files changes.
   app/   deps/ plus dg.toml, platform_core's source, the location's package, and every other
-         location's pyproject.toml and products.yaml: the product catalog reads every domain's
-         declarations (its public interface), never another domain's code. Plus dbt_project/
+         location's pyproject.toml and declaration files (platform_core.declarations): the
+         product catalog reads every domain's declarations (its public interface), never
+         another domain's code. Plus dbt_project/
          when the mesh has one: every location loads its slice of the one shared manifest.
 Both get `.mesh-package` (the uv package to sync) and `.mesh-module` (the Definitions module).
 An empty LOCATION prepares deps/ with the root files only (the webserver/daemon image).
@@ -24,6 +25,11 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script inside `docker build`: platform_core is source
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "platform_core"))
+
+from platform_core.declarations import declaration_files  # standard library only
 
 ROOT_FILES = ("pyproject.toml", "uv.lock")
 SKIPPED = shutil.ignore_patterns(
@@ -93,9 +99,9 @@ def prepare(location: str, source: Path, dest: Path) -> Project | None:
     _copy(source / "platform_core", app / "platform_core")
     for project in projects:
         _copy(source / project.path / "pyproject.toml", app / project.path / "pyproject.toml")
-        products = Path(project.path) / project.root_module / "products.yaml"
-        if (source / products).is_file():
-            _copy(source / products, app / products)
+        for declared in declaration_files(source / project.path, project.root_module):
+            relative = declared.relative_to(source)
+            _copy(declared, app / relative)
     if (source / "dbt_project").is_dir():
         _copy(source / "dbt_project", app / "dbt_project")
     _copy(source / chosen.path, app / chosen.path)

@@ -2,13 +2,13 @@
 
 A minimal asset-level diff (the governance impact analysis can replace it):
 - platform_core/, the lock file, the root pyproject or dg.toml changed: everything changed;
-- a location's code changed (any file but its products.yaml): every asset of that location;
-- a location's products.yaml changed: the products whose declaration differs (or is new);
+- a location's code changed (any file but its declaration files, defs/**/defs.yaml): every asset of that location;
+- a location's declaration file changed: the products whose declaration differs (or is new);
 - a dbt model file under dbt_project/models/<domain>/ changed: every asset of that domain's
   location (like its Python code); any other dbt_project file (dbt_project.yml, macros,
   profiles): everything, since every location loads the one shared manifest.
 Declarations are the public interface, so a declaration change also redeploys the locations
-that consume the changed products: through their products.yaml inputs, or from dbt models
+that consume the changed products: through their declared inputs, or from dbt models
 that read them with source() or ref().
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from platform_core.declaration_yaml import declaration_documents
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import Location, read_locations
 
@@ -57,13 +58,23 @@ def changed_files(root: Path, base_commit: str) -> list[str]:
 
 
 def _declarations(text: str | None, domain: str = "") -> dict[str, Any]:
-    """Product declarations of a products.yaml text, keyed "domain/name"."""
-    data = yaml.safe_load(text) if text else None
-    if not isinstance(data, dict):
+    """Product declarations of a DataProducts defs.yaml text, keyed "domain/name"."""
+    try:
+        documents = declaration_documents(text)
+    except yaml.YAMLError:
         return {}
-    domain = str(data.get("domain") or domain)
-    products = [p for p in data.get("products") or [] if isinstance(p, dict) and "name" in p]
-    return {f"{domain}/{p['name']}": p for p in products}
+    found: dict[str, Any] = {}
+    for data in documents:
+        owner = str(data.get("domain") or domain)
+        for p in data.get("products") or []:
+            if isinstance(p, dict) and "name" in p:
+                found[f"{owner}/{p['name']}"] = p
+    return found
+
+
+def _was_declaration(root: Path, commit: str, path: str) -> bool:
+    """A deleted (or moved) declaration file: its products changed, not the location's code."""
+    return bool(_declarations(_file_at(root, commit, path))) and not (root / path).exists()
 
 
 def _file_at(root: Path, commit: str, path: str) -> str | None:
@@ -125,11 +136,10 @@ def _consumers(root: Path, locations: Iterable[Location], refs: set[str]) -> set
     """Locations whose declared inputs name one of `refs`."""
     consumers = set()
     for location in locations:
-        if not location.products_file.is_file():
-            continue
-        for product in _declarations(location.products_file.read_text()).values():
-            if refs & set(product.get("inputs") or []):
-                consumers.add(location.name)
+        for path in location.declaration_files:
+            for product in _declarations(path.read_text()).values():
+                if refs & set(product.get("inputs") or []):
+                    consumers.add(location.name)
     return consumers
 
 
@@ -177,8 +187,8 @@ def detect_changes(root: Path, base: str) -> ChangeSet:
         location = _owner(path, locations, root)
         if location is None:
             continue  # docs, workflows, deployment manifests: no location's behaviour
-        products_file = location.products_file.relative_to(root).as_posix()
-        if path != products_file:
+        declared = {f.relative_to(root).as_posix() for f in location.declaration_files}
+        if path not in declared and not _was_declaration(root, base_commit, path):
             changes.code_changed.add(location.name)
             continue
         before = _declarations(_file_at(root, base_commit, path), location.name)
@@ -207,7 +217,7 @@ class Impact:
 
     @classmethod
     def of(cls, changes: ChangeSet, graph: Any) -> Impact:
-        """`graph` is a mesh_tooling.runner.MeshGraph of the branch's code."""
+        """`graph` is a mesh_tooling.runner.LoadedMesh of the branch's code."""
         changed = changes.changed_assets(graph.producer)
         closure = graph.downstream_closure(changed)
         return cls(

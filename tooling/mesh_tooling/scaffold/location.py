@@ -1,7 +1,8 @@
 """One scaffolder for every new code location: a domain (`meshctl new-domain`) or a tenant's
 dedicated location (`meshctl tenants new-location`, templates in tenant_location.py).
 
-Writes the project from its template and registers it in every manifest: dg.toml (the list of
+Writes the project from its template (a `defs/` folder whose products/defs.yaml declares an
+example public product, its function beside it) and registers it in every manifest: dg.toml (the list of
 locations), the root pyproject (uv workspace dependency and source), governance/domains.yaml
 (owners, contact, paths), CODEOWNERS (generated from that registry), and workspace.yaml plus
 the deployment manifests (rendered from dg.toml). Edits to hand-written files are appends, so
@@ -101,22 +102,25 @@ code_location_name = "{name}"
 PRODUCTS_YAML = """\
 # Data products of the {name} domain. Public products are the domain's interface to the mesh:
 # owners, a description, a column contract and an SLA (the governance gate checks all of them).
-domain: {name}
-products:
-  - name: example
-    description: One row per example item; replace with the {name} domain's first real product.
-    owners: {owners}
-    visibility: public
-    tier: 3
-    sla: {{fail_after: 24h}}
-    columns:
-      - {{name: item_id, type: integer, not_null: true, description: "Item id."}}
-      - {{name: label, type: string, not_null: true, description: "Human-readable label."}}
+# `dg check yaml` validates this file; the functions are the Python files beside it.
+type: platform_core.components.DataProducts
+attributes:
+  domain: {name}
+  products:
+    - name: example
+      description: One row per example item; replace with the {name} domain's first real product.
+      owners: {owners}
+      visibility: public
+      tier: 3
+      sla: {{fail_after: 24h}}
+      columns:
+        - {{name: item_id, type: integer, not_null: true, description: "Item id."}}
+        - {{name: label, type: string, not_null: true, description: "Human-readable label."}}
 """
 
 PRODUCTS_PY = '''\
 """{title} products. Read other domains' public products by key only (add them to inputs:
-in products.yaml and use p.ref("domain/name") in SQL); never import another domain."""
+in defs.yaml and use p.ref("domain/name") in SQL); never import another domain."""
 
 import pyarrow as pa
 
@@ -129,14 +133,11 @@ def example(p: ProductContext) -> pa.Table:
 '''
 
 DEFINITIONS_PY = '''\
-"""The {name} domain's code location."""
+"""The {name} domain's code location: its defs/ folder, with the platform's defaults."""
 
-from pathlib import Path
+from platform_core import location_definitions
 
-from {package} import products
-from platform_core import build_domain_definitions
-
-defs = build_domain_definitions(Path(__file__).with_name("products.yaml"), [products.example])
+defs = location_definitions(__file__)
 '''
 
 TEST_PY = '''\
@@ -162,7 +163,8 @@ def test_example_product_materializes_and_passes_its_checks():
 def domain_location(
     name: str, owners: list[str], codeowners: list[str] | None = None, contact: str | None = None
 ) -> NewLocation:
-    """A domain's location: an example public product in products.yaml, its function, a test."""
+    """A domain's location: an example public product in defs/products/defs.yaml, its function,
+    a test."""
     values = {
         "name": name,
         "package": f"mesh_{name}",
@@ -172,8 +174,10 @@ def domain_location(
     package = values["package"]
     templates = {
         f"{package}/__init__.py": '"""The {name} domain."""\n',
-        f"{package}/products.yaml": PRODUCTS_YAML,
-        f"{package}/products.py": PRODUCTS_PY,
+        f"{package}/defs/__init__.py": "",
+        f"{package}/defs/products/__init__.py": "",
+        f"{package}/defs/products/defs.yaml": PRODUCTS_YAML,
+        f"{package}/defs/products/example.py": PRODUCTS_PY,
         f"{package}/definitions.py": DEFINITIONS_PY,
         f"tests/test_{name}_location.py": TEST_PY,
     }
