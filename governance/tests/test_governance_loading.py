@@ -102,25 +102,39 @@ def test_an_empty_workspace_fails(tmp_path):
                                "schedules": 0, "sensors": 0}  # fmt: skip
 
 
-EXTERNAL = """
-EXTRA_ASSETS.append(dg.AssetSpec(key=["sales", "raw_feed"]))
+EXTERNAL = """\
+import dagster as dg
+
+defs = dg.Definitions(assets=[
+    dg.AssetSpec(key=["rogue", "raw_feed"]),
+])
 """
 
 
 def test_an_external_asset_without_owner_fails(tmp_path):
-    m = write_mesh(tmp_path, {"sales": Loc(extra="import dagster as dg\n" + EXTERNAL)})
+    # A plain Definitions (no platform defaults): the external AssetSpec carries nothing.
+    m = write_mesh(tmp_path, {"sales": Loc()})
+    (tmp_path / "rogue").mkdir()
+    (tmp_path / "rogue" / "feeds.py").write_text(EXTERNAL)
+    _add_entry(m, {"python_file": {"relative_path": "rogue/feeds.py", "location_name": "rogue"}})
     result = m.gate()
-    for rule in ("GOV001", "GOV010"):
-        [found] = only(result, rule)
-        assert found.target == "sales/raw_feed"
-        definitions = (m.package_dir("sales") / "definitions.py").read_text().splitlines()
-        expected = next(n for n, text in enumerate(definitions, 1) if '"raw_feed"' in text)
-        assert found.file.endswith("definitions.py") and found.line == expected
-    good = write_mesh(tmp_path / "good", {"sales": Loc(extra=(
-        "import dagster as dg\nEXTRA_ASSETS.append(dg.AssetSpec(key=['sales', 'raw_feed'], "
-        "owners=['team:sales'], description='Raw feed.', tags={'domain': 'sales'}))\n"
-    ))})  # fmt: skip
-    assert not rule_ids(good.gate()) & {"GOV001", "GOV010", "GOV020"}
+    expected_line = next(
+        n for n, text in enumerate(EXTERNAL.splitlines(), 1) if '"raw_feed"' in text
+    )
+    for rule in ("GOV001", "GOV010", "GOV020"):
+        found = [v for v in only(result, rule) if v.target == "rogue/raw_feed"]
+        assert found, rule
+        assert found[0].file == "rogue/feeds.py" and found[0].line == expected_line
+    good = write_mesh(tmp_path / "good", {"sales": Loc()})
+    (tmp_path / "good" / "rogue").mkdir()
+    (tmp_path / "good" / "rogue" / "feeds.py").write_text(EXTERNAL.replace(
+        'dg.AssetSpec(key=["rogue", "raw_feed"])',
+        'dg.AssetSpec(key=["rogue", "raw_feed"], owners=["team:rogue"], description="Raw feed.",'
+        ' tags={"domain": "rogue"})',
+    ))  # fmt: skip
+    _add_entry(good, {"python_file": {"relative_path": "rogue/feeds.py", "location_name": "rogue"}})
+    rogue = {v.rule for v in good.gate().violations if v.target == "rogue/raw_feed"}
+    assert not rogue & {"GOV001", "GOV010", "GOV020"}
 
 
 DYNAMIC = """
