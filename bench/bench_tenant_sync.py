@@ -73,9 +73,13 @@ def raw_copy_adbc(url: str, tenant_id: str, path: Path) -> None:
 
 
 def synced(url: str, tenant_id: str, path: Path) -> None:
-    tenant = TenantEntry(id=tenant_id, name=tenant_id, source_env="BENCH", owners=["team:bench"])
-    with DuckDBWarehouse(path=str(path)).session() as session:
-        sync_tenant(tenant, url, session, SYNCED_TABLES)
+    tenant = TenantEntry(
+        id=tenant_id,
+        name=tenant_id,
+        source_env=f"TENANT_{tenant_id.upper()}_DB_URL",
+        owners=["team:bench"],
+    )
+    sync_tenant(tenant, url, DuckDBWarehouse(path=str(path)), SYNCED_TABLES)
 
 
 def timed(function: Callable[[], None]) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from platform_core.errors import ConfigurationError
+from platform_core.errors import ConfigurationError, scrub
 from platform_core.identifiers import safe_identifier
 
 # PostgreSQL information_schema type names -> the contract vocabulary (platform_core.warehouse).
@@ -69,7 +69,8 @@ def connect(url: str, tenant_id: str) -> Iterator[Any]:
         connection = adbc.connect(url)
     except adbc_driver_manager.Error as exc:
         raise SourceUnavailable(
-            f"Tenant '{tenant_id}': its database is unreachable ({str(exc).splitlines()[0]}). "
+            f"Tenant '{tenant_id}': its database is unreachable "
+            f"({scrub(str(exc).splitlines()[0], url)}). "
             "Fix: check the server and the URL in the tenant's source_env variable; once it is "
             "back, backfill the tenant's failed partitions."
         ) from None

@@ -49,7 +49,7 @@ _STARTED_POSTGRES: list = []
 
 def _tenant_databases(args: argparse.Namespace) -> None:
     """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
-    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
+    from mesh_tooling.sample.local_tenants import start_local_tenant_databases
 
     server, started = start_local_tenant_databases(current_environment(), _scale(args))
     if started:
