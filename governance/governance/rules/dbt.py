@@ -28,6 +28,7 @@ class DbtModel:
     columns: dict[str, str] = field(default_factory=dict)  # name -> data_type
     latest_version: str = ""
     deprecation_date: str = ""
+    entry: dict[str, Any] = field(default_factory=dict, repr=False)  # the YAML as written
 
     @property
     def domain(self) -> str:
@@ -102,7 +103,7 @@ def load_dbt_project(root: Path) -> DbtProject | None:
                 contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
                 columns=columns,
                 latest_version=str(entry.get("latest_version") or (max(versions) if versions else "")),
-                deprecation_date=str(entry.get("deprecation_date") or ""),
+                deprecation_date=str(entry.get("deprecation_date") or ""), entry=entry,
             )  # fmt: skip
     return project
 
@@ -120,7 +121,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) has no owner",
                 "add owner: {name: ..., email: ...} matching the domain's owners in "
                 "governance/domains.yaml",
-                file, line,
+                file, line, subject="owner",
             )  # fmt: skip
             continue
         entry = context.config.registry.domains.get(name)
@@ -131,7 +132,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) is owned by {email}, who is not an owner of "
                 f"domain '{name}' in governance/domains.yaml",
                 f"add {email} to domains.{name}.owners, or correct the group's owner",
-                file, line,
+                file, line, subject=f"email:{email}",
             )  # fmt: skip
 
 
@@ -196,7 +197,7 @@ def dbt_no_database_override(context: GateContext) -> Iterator[Violation]:
                 yield Violation(
                     "GOV092", Severity.ERROR, relative,
                     f"{relative}:{line} sets '{where}': dbt must not choose the database", fix,
-                    relative, line,
+                    relative, line, subject=where,
                 )  # fmt: skip
         elif path.suffix == ".sql":
             text = path.read_text()
@@ -205,5 +206,5 @@ def dbt_no_database_override(context: GateContext) -> Iterator[Violation]:
                 yield Violation(
                     "GOV092", Severity.ERROR, relative,
                     f"{relative}:{line} sets config(database=...): dbt must not choose the "
-                    "database", fix, relative, line,
+                    "database", fix, relative, line, subject=f"config(database=...)#{match.group(0)}",
                 )  # fmt: skip

@@ -5,6 +5,7 @@ a leak waiting to happen, so the gate refuses it wherever it is (tests included)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -112,12 +113,15 @@ def no_secrets(context: GateContext) -> Iterator[Violation]:
         except (UnicodeDecodeError, OSError):
             continue
         relative = str(file.relative_to(context.root))
+        lines = text.splitlines()
         unquoted = file.suffix != ".py"
         for line, what in find_secrets(text, policy.placeholders, unquoted):
+            # The offending line's text, not its number: the alert survives edits above it.
+            offending = hashlib.blake2b(lines[line - 1].strip().encode(), digest_size=8)
             yield Violation(
                 "GOV080", Severity.ERROR, relative,
                 f"{relative}:{line} contains {what}",
                 "remove it (and rotate it: it is in git history), read it from an environment "
                 "variable (dg.EnvVar('NAME')) instead",
-                relative, line,
+                relative, line, subject=f"{what}:{offending.hexdigest()}",
             )  # fmt: skip
