@@ -1,6 +1,6 @@
 """Benchmark: code-location load time with dbt, next to `import dagster_dbt` in the same run.
 
-- the real project: one dbt location (sales) and all four locations, fresh process each;
+(The real locations' load, each against its framework import, is in bench_mesh.py.)
 - a generated project of 2,000 models (4 domains x 500: staging chains, public marts with
   enforced contracts, not_null/unique tests, cross-domain refs), manifest prepared once
   beforehand (its parse time is printed, not part of the load).
@@ -8,7 +8,7 @@
 Load = import + Definitions + the repository Dagster builds from it (what a code server does).
 Prints medians and ratios against baselines measured in the same run; never fails on time.
 
-    uv run python bench/bench_dbt.py [--repeat 3] [--models 2000]
+    uv run python bench/bench_dbt.py [--repeat 3] [--models 2000] [--smoke]
 """
 
 from __future__ import annotations
@@ -86,22 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeat, args.models = 1, 40
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
         env.pop("MESH_ENV", None)
-        prepare = (
-            "from platform_core.dbt.project import mesh_dbt_project;"
-            "from platform_core.environment import current_environment as c;"
-            "mesh_dbt_project().prepare(c())"
-        )
-        subprocess.run([sys.executable, "-c", prepare], env=env, cwd=ROOT, check=True)
-
-        load = "import {m}.definitions as d; d.defs.get_repository_def()"
-        all_locations = "; ".join(
-            load.format(m=m) for m in ("mesh_platform", "mesh_sales", "mesh_marketing", "mesh_finance")
-        )  # fmt: skip
         project = Path(tmp) / "generated"
         project.mkdir()
         generate_project(project, args.models)
@@ -125,9 +117,6 @@ def main() -> None:
             {
                 "import dagster": "import dagster",
                 "import dagster_dbt": "import dagster_dbt",
-                "platform location (no dbt models)": load.format(m="mesh_platform"),
-                "sales location (8 dbt models)": load.format(m="mesh_sales"),
-                "all 4 locations, one process": all_locations,
                 f"generated: 1 location = group of {nodes // len(DOMAINS)} of {nodes} models": (
                     slice_code
                 ),

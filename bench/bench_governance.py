@@ -10,7 +10,11 @@
 Prints figures and ratios; never passes or fails on time (the machine is shared: compare
 ratios measured in one run, not absolutes).
 
+3. Incremental (default 10,000 / 50): a cold `meshctl check --no-cache` next to a re-check
+   after one location's code changed (the cache reloads that location alone), same verdict.
+
     uv run python bench/bench_governance.py [--repeat 3] [--sizes 1000x10 10000x50]
+    uv run python bench/bench_governance.py --smoke      # seconds: what CI runs
 """
 
 from __future__ import annotations
@@ -177,13 +181,16 @@ def timed(command: list[str], cwd: Path, env: dict[str, str], label: str = "") -
     return elapsed, done.stdout
 
 
+def gate_report(root: Path, env: dict[str, str], *, cache: bool, label: str) -> tuple[float, dict]:
+    command = [str(BIN / "python"), "-m", "governance", "check", "--root", str(root),
+               "--format", "json"] + ([] if cache else ["--no-cache"])  # fmt: skip
+    wall, out = timed(command, root, env, label)
+    return wall, json.loads(out)
+
+
 def gate(root: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
-    """(wall, load, rules, violations) of a fresh `meshctl check` process."""
-    wall, out = timed(
-        [str(BIN / "python"), "-m", "governance", "check", "--root", str(root), "--format", "json"],
-        root, env, f"gate:{root}",
-    )  # fmt: skip
-    report = json.loads(out)
+    """(wall, load, rules, violations) of a fresh, cold `meshctl check --no-cache` process."""
+    wall, report = gate_report(root, env, cache=False, label=f"gate:{root}")
     timings = report["timings"]
     return wall, timings["load_seconds"], timings["rules_seconds"], len(report["violations"])
 
@@ -277,13 +284,59 @@ def bench_generated(assets: int, locations: int, repeat: int, grpc_max: int, env
             )
 
 
+def bench_incremental(assets: int, locations: int, repeat: int, env) -> None:
+    """Cold check vs a re-check after one location's code changed (the cache reloads it
+    alone); the same verdict both ways, checked each round."""
+    with tempfile.TemporaryDirectory(prefix="mesh-inc-") as folder:
+        root = Path(folder)
+        generate_mesh(root, assets, locations)
+        print(f"\n== incremental: {assets} assets, {locations} locations, one location edited "
+              f"per round, median of {repeat} ==")  # fmt: skip
+        gate_report(root, env, cache=True, label="fill")  # the first cached run fills it
+        cold, warm = [], []
+        for round_ in range(repeat):
+            edited = root / "domains" / "loc_000" / "gen_loc_000" / "definitions.py"
+            edited.write_text(edited.read_text() + f"# edit {round_}\n")
+            warm_wall, warm_report = gate_report(root, env, cache=True, label="warm")
+            cold_wall, cold_report = gate_report(root, env, cache=False, label="cold")
+            cached = warm_report["timings"]["cached_locations"]
+            if len(cached) != locations - 1:
+                raise SystemExit(f"expected {locations - 1} cached locations, got {len(cached)}")
+            if warm_report["violations"] != cold_report["violations"]:
+                raise SystemExit("the incremental verdict differs from the cold one")
+            for runs, wall, report in ((warm, warm_wall, warm_report),
+                                       (cold, cold_wall, cold_report)):  # fmt: skip
+                timings = report["timings"]
+                runs.append((wall, timings["load_seconds"] + timings["rules_seconds"]))
+        for label, runs in (("cold check (--no-cache), baseline", cold),
+                            ("re-check, 1 location reloaded", warm)):  # fmt: skip
+            print(f"{label:<38} process {median([w for w, _ in runs]):6.2f} s, "
+                  f"gate (load + rules) {median([g for _, g in runs]):6.2f} s")  # fmt: skip
+        cold_gate, warm_gate = median([g for _, g in cold]), median([g for _, g in warm])
+        cold_wall, warm_wall = median([w for w, _ in cold]), median([w for w, _ in warm])
+        cold_cpu, warm_cpu = median(CPU["cold"]), median(CPU["warm"])
+        print(f"CPU seconds (steadier on a shared machine): cold {cold_cpu:.2f}, re-check "
+              f"{warm_cpu:.2f}   cold/re-check {cold_cpu / warm_cpu:4.1f}x")  # fmt: skip
+        print(f"cold / re-check: gate {cold_gate / warm_gate:5.1f}x, process "
+              f"{cold_wall / warm_wall:4.1f}x  (goal: re-check gate < 2 s; "
+              f"{'met' if warm_gate < 2 else 'NOT met'})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", nargs="*", default=["1000x10", "10000x50"])
     parser.add_argument("--grpc-max-locations", type=int, default=10)
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--incremental", default="10000x50", help="mesh for the re-check bench")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, one repeat, no real workspace (CI)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        # The incremental bench alone (three gate processes): it runs the cold path too.
+        args.sizes, args.repeat, args.skip_real = [], 1, True
+        args.grpc_max_locations, args.incremental = 0, "200x4"
     with tempfile.TemporaryDirectory(prefix="bench-gov-") as home:
         env = {**os.environ, "MESH_HOME": home, "DAGSTER_HOME": home, "NO_COLOR": "1"}
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
@@ -292,6 +345,9 @@ def main() -> None:
         for size in args.sizes:
             assets, locations = (int(x) for x in size.split("x"))
             bench_generated(assets, locations, args.repeat, args.grpc_max_locations, env)
+        if args.incremental:
+            assets, locations = (int(x) for x in args.incremental.split("x"))
+            bench_incremental(assets, locations, args.repeat, env)
 
 
 if __name__ == "__main__":

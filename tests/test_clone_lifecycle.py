@@ -7,6 +7,7 @@ sending them, wrapped around the real fakesnow session for everything else.
 
 import json
 import os
+import re
 import subprocess
 import threading
 import uuid
@@ -23,8 +24,6 @@ from platform_core.deploy.clone_jobs import (
     PullRequestsResource,
     cleanup_stale_clones,
     clone_lifecycle,
-    create_branch_clone,
-    drop_branch_clone,
 )
 from platform_core.deploy.pull_requests import (
     GitHubPullRequests,
@@ -35,7 +34,7 @@ from platform_core.deploy.pull_requests import (
 from platform_core.environment import BranchWriteRefused, current_environment, detect_environment
 from platform_core.errors import ConfigurationError
 from platform_core.warehouse import SnowflakeWarehouse, WarehouseSession
-from platform_core.warehouse.resources import warehouse_resources
+from platform_core.warehouse.resources import clone_admin_warehouse, warehouse_resources
 
 from tests.support.processes import BIN
 
@@ -81,12 +80,12 @@ def test_clone_jobs_exist_only_where_they_belong():
         "SNOWFLAKE_DATABASE": "analytics",
     }
     assert names({}) == ([], [])
-    assert names(branch) == (["create_branch_clone", "drop_branch_clone"], [])
+    assert names(branch) == ([], [])  # the branch never creates or drops clones
     prod = {"MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "analytics"}
     assert names(prod) == (["cleanup_stale_clones"], ["cleanup_stale_clones_daily"])
 
 
-def test_platform_location_registers_the_clone_jobs_in_a_branch_deployment(repo_root, tmp_path):
+def test_platform_location_has_no_clone_jobs_in_a_branch_deployment(repo_root, tmp_path):
     import mesh_platform.definitions as local  # this test process runs the local environment
 
     assert not {"create_branch_clone", "drop_branch_clone"} & {j.name for j in local.defs.jobs}
@@ -95,7 +94,7 @@ def test_platform_location_registers_the_clone_jobs_in_a_branch_deployment(repo_
     branch = {
         **os.environ, "MESH_HOME": str(tmp_path), "SNOWFLAKE_DATABASE": "analytics",
         "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "9",
-        "SNOWFLAKE_ACCOUNT": "a", "SNOWFLAKE_USER": "u", "SNOWFLAKE_PASSWORD": "p",
+        "SNOWFLAKE_ACCOUNT": "a", "SNOWFLAKE_BRANCH_USER": "u", "SNOWFLAKE_BRANCH_PASSWORD": "p",
     }  # fmt: skip
     # As the image build does: the branch target's dbt manifest is prepared before loading.
     prepared = subprocess.run(
@@ -109,7 +108,7 @@ def test_platform_location_registers_the_clone_jobs_in_a_branch_deployment(repo_
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     jobs = [j for j in json.loads(result.stdout.replace("'", '"')) if j != "__ASSET_JOB"]
-    assert jobs == ["create_branch_clone", "drop_branch_clone"]
+    assert jobs == []
 
 
 # --- against fakesnow -----------------------------------------------------------------------
@@ -183,71 +182,80 @@ def snowflake_warehouse() -> SnowflakeWarehouse:
 
 
 def recording_warehouse() -> RecordingWarehouse:
+    """The platform's privileged identity (what the pull-request workflow step uses)."""
     settings = {
         "account": os.environ["SNOWFLAKE_ACCOUNT"], "user": os.environ["SNOWFLAKE_USER"],
         "password": os.environ["SNOWFLAKE_PASSWORD"], "host": os.environ["SNOWFLAKE_HOST"],
         "port": int(os.environ["SNOWFLAKE_PORT"]), "protocol": "http",
     }  # fmt: skip
-    return RecordingWarehouse(**settings)
+    return RecordingWarehouse(**settings, clone_admin=True)
 
 
 @pytest.mark.slow
-def test_create_clone_job_creates_the_pull_requests_clone_once(
+def test_the_workflow_creates_the_pull_requests_clone_once(
     fakesnow_server, production, monkeypatch
 ):
     as_branch(monkeypatch, "17")
     clone = f"{production}_CLONE_17"
     assert clone not in databases(fakesnow_server)
-
+    admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
     outputs = []
     for _ in range(2):  # idempotent: the second run finds it and leaves it alone
-        result = create_branch_clone.execute_in_process(
-            resources={"warehouse": snowflake_warehouse()}
-        )
-        assert result.success
-        outputs.append(result.output_for_node("create_pull_request_clone"))
+        with admin.account_session() as session:
+            outputs.append(str(clones.create_clone(session, current_environment())))
     assert outputs == [f"{clone}: created", f"{clone}: already existed"]
     assert clone in databases(fakesnow_server)
 
 
 @pytest.mark.slow
-def test_drop_clone_job_drops_only_its_own_clone_and_is_idempotent(
+def test_the_workflow_drops_only_its_own_clone_and_is_idempotent(
     fakesnow_server, production, monkeypatch
 ):
     as_branch(monkeypatch, "21")
-    create_branch_clone.execute_in_process(resources={"warehouse": snowflake_warehouse()})
-    recording = recording_warehouse()
-
-    result = drop_branch_clone.execute_in_process(resources={"warehouse": recording})
-    assert result.output_for_node("drop_pull_request_clone") == f"{production}_CLONE_21: dropped"
+    with recording_warehouse().account_session() as session:
+        clones.create_clone(session, current_environment())
+        assert str(clones.drop_clone(session, current_environment())) == (
+            f"{production}_CLONE_21: dropped"
+        )
     assert [f"drop database if exists {production}_CLONE_21"] == DROPPED
-
     as_branch(monkeypatch, "22")  # never created: dropping it again is harmless
-    result = drop_branch_clone.execute_in_process(resources={"warehouse": recording})
-    assert result.output_for_node("drop_pull_request_clone") == (
-        f"{production}_CLONE_22: was absent"
-    )
+    with recording_warehouse().account_session() as session:
+        assert str(clones.drop_clone(session, current_environment())) == (
+            f"{production}_CLONE_22: was absent"
+        )
+
+
+def test_the_branch_role_is_granted_on_its_clone_and_nothing_else():
+    grants = clones.branch_role_grants("analytics_clone_5", "analytics", "mesh_branch")
+    assert grants and all("ANALYTICS_CLONE_5 to role MESH_BRANCH" in g for g in grants)
+    assert not [g for g in grants if re.search(r"\bANALYTICS\b(?!_CLONE_5)", g)]
+    with pytest.raises(clones.CloneRefused, match="production database"):
+        clones.branch_role_grants("analytics", "analytics", "mesh_branch")
 
 
 @pytest.mark.slow
-def test_branch_deployment_cannot_point_clone_jobs_at_production(
+def test_a_branch_deployment_cannot_make_drop_or_reach_production(
     fakesnow_server, production, monkeypatch
 ):
     as_branch(monkeypatch, "23")
     env = current_environment()
-    on_production = SnowflakeWarehouse(
-        account="fakesnow", user="mesh_test", password="not-a-secret", host="127.0.0.1",
-        port=int(fakesnow_server["SNOWFLAKE_PORT"]), protocol="http", database_override=production,
-    )  # fmt: skip
-    with pytest.raises(BranchWriteRefused), on_production.session():
+    branch = {
+        "account": "fakesnow", "user": "mesh_branch", "password": "not-a-secret",
+        "host": "127.0.0.1", "port": int(fakesnow_server["SNOWFLAKE_PORT"]), "protocol": "http",
+    }  # fmt: skip
+    with (
+        pytest.raises(BranchWriteRefused),
+        SnowflakeWarehouse(**branch, database_override=production).session(),
+    ):
         pass
-    with recording_warehouse().account_session() as session:
-        # The branch's account-level session refuses SQL that addresses production objects...
-        with pytest.raises(BranchWriteRefused):
-            session.execute(f"create table {production}.sales.x as select 1 as y")
-        # ...and the clean-up (production's job) refuses to run in a branch.
-        with pytest.raises(ConfigurationError, match="runs in the production deployment"):
-            clones.cleanup_stale_clones(session, env, StaticPullRequests(), 7)
+    # The branch identity opens no account session: clones are made outside the branch.
+    outside = pytest.raises(BranchWriteRefused, match="created and dropped outside it")
+    with outside, SnowflakeWarehouse(**branch).account_session():
+        pass
+    # The admin session (the workflow's) still refuses production's clean-up in a branch.
+    production_only = pytest.raises(ConfigurationError, match="runs in the production deployment")
+    with recording_warehouse().account_session() as session, production_only:
+        clones.cleanup_stale_clones(session, env, StaticPullRequests(), 7)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import yaml
 from platform_core.components import DataProducts, DbtModels, KafkaStream
 from platform_core.definitions import build_domain_definitions
 from platform_core.errors import ProductDeclarationError
+from platform_core.products.catalog import DBT_SOURCE, BrokenDomain, Catalog, depend_on_product
 
 from platform_core import sql_product
 
@@ -93,6 +94,15 @@ def test_a_broken_sibling_breaks_only_its_consumers(fixture_mesh):
     line = text.splitlines().index("      visibility: everyone") + 1
     with pytest.raises(ProductDeclarationError, match=rf"defs.yaml:{line}: product 'orders'"):
         build_domain_definitions(files["sales"], [_impl("orders")])
+
+
+def test_a_broken_dbt_project_names_the_domain_that_broke_it():
+    broken = BrokenDomain("marketing", DBT_SOURCE, "dbt parse failed", ("team:marketing",))
+    catalog = Catalog(products={}, broken={"marketing": broken})
+    with pytest.raises(ProductDeclarationError) as error:
+        depend_on_product("sales/daily_revenue", "finance/revenue_forecast", catalog)
+    assert "because of domain 'marketing'" in str(error.value)
+    assert "team:marketing" in str(error.value)
 
 
 def _copy_mesh(repo_root: Path, target: Path) -> Path:

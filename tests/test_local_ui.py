@@ -37,6 +37,8 @@ def test_dev_serves_all_locations_with_cross_location_edges(repo_root, tmp_path)
         "dev",
         "--port",
         str(port),
+        "--broker-port",
+        str(free_port()),
         "--tenants",
         "2",
         "--orders-per-tenant",

@@ -116,6 +116,15 @@ def test_each_domain_writes_its_own_schema_in_one_warehouse_file(materialized_me
     schemas = query(
         "select distinct table_schema from information_schema.tables where table_catalog = 'warehouse'"
     )["table_schema"]
-    # Tenant data lands one schema per tenant (tenant_<id>) plus the sync's control schema.
-    tenants = {f"tenant_t00{i}" for i in (1, 2, 3)}
-    assert set(schemas) == {"platform", "sales", "marketing", "finance", "tenancy", *tenants}
+    # Tenant data is not in the shared file: each tenant has its own store next to it
+    # (tenants/tenant_<id>.duckdb, one catalog named tenant_<id>); the sync's control schema is.
+    assert set(schemas) == {"platform", "sales", "marketing", "finance", "tenancy"}
+    stores = current_environment().duckdb_path.parent / "tenants"
+    assert sorted(p.name for p in stores.glob("*.duckdb")) == [
+        f"tenant_t00{i}.duckdb" for i in (1, 2, 3)
+    ]
+    with duckdb.connect(str(stores / "tenant_t001.duckdb"), read_only=True) as con:
+        tables = con.sql("select database_name, schema_name, table_name from duckdb_tables()")
+        assert sorted(tables.fetchall()) == [
+            ("tenant_t001", "main", t) for t in ("customers", "orders", "products")
+        ]

@@ -1,61 +1,48 @@
-"""Load workspace.yaml the way the Dagster webserver does: one code server per location."""
+"""Load workspace.yaml the way Dagster does (`dagster definitions validate`: one code server
+per location), and the mesh's global graph across locations."""
 
+import subprocess
 import tomllib
 
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
+from mesh_tooling.runner import load_mesh_graph
 from platform_core.workspace import find_mesh_root, read_locations, read_workspace_yaml
+
+from tests.support.processes import BIN
+
+LOCATIONS = {"platform", "sales", "marketing", "finance", "tenant_sync"}
+
+
+def test_every_location_loads_without_errors(repo_root):
+    done = subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", str(repo_root / "workspace.yaml")],
+        cwd=repo_root, capture_output=True, text=True,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    validated = {n for n in LOCATIONS if f"Validation successful for code location {n}." in output}
+    assert validated == LOCATIONS, output[-3000:]
 
 
 @pytest.fixture(scope="module")
-def workspace(repo_root, tmp_path_factory):
-    with dg.DagsterInstance.local_temp(str(tmp_path_factory.mktemp("instance"))) as instance:
-        target = WorkspaceFileTarget(paths=[str(repo_root / "workspace.yaml")])
-        with WorkspaceProcessContext(instance, target) as context:
-            yield context.create_request_context()
+def mesh(repo_root):
+    return load_mesh_graph(repo_root)  # refuses a key produced by two locations
 
 
-def test_every_location_loads_without_errors(workspace):
-    errors = {
-        name: entry.load_error
-        for name, entry in workspace.get_code_location_entries().items()
-        if entry.load_error
-    }
-    assert not errors
-    assert set(workspace.get_code_location_entries()) == {
-        "platform",
-        "sales",
-        "marketing",
-        "finance",
-        "tenant_sync",
-    }
-
-
-def test_cross_location_dependencies_resolve_to_exactly_one_producer(workspace):
-    producers: dict[dg.AssetKey, list[str]] = {}
-    for name in workspace.get_code_location_entries():
-        location = workspace.get_code_location(name)
-        for repository in location.get_repositories().values():
-            for node in repository.get_asset_node_snaps():
-                if node.is_materializable:
-                    producers.setdefault(node.asset_key, []).append(name)
-
-    duplicates = {k: v for k, v in producers.items() if len(v) > 1}
-    assert not duplicates
-
-    graph = workspace.asset_graph
+def test_cross_location_dependencies_resolve_to_exactly_one_producer(mesh):
+    assert set(mesh.definitions) == LOCATIONS
     cross_location_edges = set()
-    for key in graph.materializable_asset_keys:
-        for parent in graph.get(key).parent_keys:
-            assert parent in producers, f"{key} depends on {parent}, which no location produces"
-            if producers[parent] != producers[key]:
-                cross_location_edges.add((producers[parent][0], producers[key][0]))
+    for key, parents in mesh.parents.items():
+        for parent in parents:
+            assert parent in mesh.producer, f"{key} depends on {parent}, which no location produces"
+            if mesh.producer[parent] != mesh.producer[key]:
+                cross_location_edges.add((mesh.producer[parent], mesh.producer[key]))
     assert {("sales", "marketing"), ("sales", "finance"), ("marketing", "finance"),
             ("platform", "sales"), ("platform", "finance"),
             ("tenant_sync", "platform")} <= cross_location_edges  # fmt: skip
+    assert isinstance(next(iter(mesh.producer)), dg.AssetKey)
 
 
 def test_workspace_yaml_and_dg_toml_name_the_same_locations(repo_root):

@@ -1,165 +1,86 @@
-"""Breaking changes between a base tree and the working tree.
+"""Breaking changes between a base tree and the working tree, judged on the products' ODCS
+contracts (governance/contracts.py): what consumers see, not how it is implemented.
 
-Breaking: a public product removed, or a column of it removed or retyped, unless a new
-version is declared (`version:` in a DataProducts defs.yaml for Python/SQL products, dbt `versions` /
-`latest_version` for dbt models). Read from declarations, so no code is imported."""
+Breaking: a public product removed, or a column of its contract removed, retyped (another
+logical type family) or made optional, unless a new major version is declared (defs.yaml
+`version:`, dbt `versions` / `latest_version`). Removal after a passed deprecation date is
+the plan, not a break. Read from declarations, so no code is imported.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from platform_core.products.declaration import ProductDeclaration, load_domain_products
-from platform_core.workspace import read_locations
+from governance.contracts import ProductContract, logical_type, product_contracts
+from governance.ruleset import Severity, Violation
 
-from governance.engine import Severity, Violation
-from governance.rules.dbt import DbtModel, load_dbt_project
-from governance.yamllines import product_line
+__all__ = ["breaking_changes", "contract_differences", "logical_type"]
 
 
-@dataclass(frozen=True)
-class PublicInterface:
-    ref: str
-    file: str
-    version: str
-    columns: dict[str, str]
-    deprecation_date: date | None = None
+def _deprecation(contract: ProductContract) -> date | None:
+    for prop in contract.document.customProperties or []:
+        if prop.property == "deprecationDate" and prop.value:
+            return date.fromisoformat(str(prop.value))
+    return None
 
 
-def _products(tree: Path) -> dict[str, PublicInterface]:
-    interfaces: dict[str, PublicInterface] = {}
-    read_locations.cache_clear()  # a temp tree may reuse a path
-    for location in read_locations(tree):
-        for path in location.declaration_files:
-            for product in load_domain_products(path).products:
-                if product.is_public:
-                    interfaces[product.ref] = _interface(product, tree)
-    return interfaces
-
-
-def _interface(product: ProductDeclaration, tree: Path) -> PublicInterface:
-    return PublicInterface(
-        ref=product.ref,
-        file=str(Path(product.source_file).relative_to(tree)),
-        version=str(product.version),
-        columns={c.name: c.type for c in product.columns},
-        deprecation_date=product.deprecation_date,
+def contract_differences(old: ProductContract, new: ProductContract) -> list[str]:
+    """What a consumer of `old` loses in `new` (empty: compatible)."""
+    before, after = old.properties(), new.properties()
+    found = []
+    removed = sorted(set(before) - set(after))
+    if removed:
+        found.append(f"removed columns {removed}")
+    retyped = sorted(
+        f"{name}: {before[name].physicalType} -> {after[name].physicalType}"
+        for name in set(before) & set(after)
+        if logical_type(before[name].physicalType or "")
+        != logical_type(after[name].physicalType or "")
     )
-
-
-def _dbt_models(tree: Path) -> dict[str, DbtModel]:
-    project = load_dbt_project(tree)
-    if project is None:
-        return {}
-    return {m.name: m for m in project.models.values() if m.access == "public"}
-
-
-# Warehouse type spellings -> the platform's logical types, so moving a product from
-# a defs.yaml declaration to a dbt model (or switching varchar for text) is not a "retype".
-_TYPE_FAMILIES = {
-    "integer": (
-        "int",
-        "integer",
-        "bigint",
-        "smallint",
-        "tinyint",
-        "hugeint",
-        "int64",
-        "number(38,0)",
-    ),
-    "string": ("string", "varchar", "text", "char", "character varying"),
-    "decimal": ("decimal", "numeric", "number"),
-    "float": ("float", "double", "real", "float64", "double precision"),
-    "boolean": ("boolean", "bool"),
-    "date": ("date",),
-    "timestamp": ("timestamp", "datetime", "timestamp_ntz", "timestamp_tz", "timestamptz"),
-}
-
-
-def logical_type(declared: str) -> str:
-    text = declared.strip().lower()
-    if text in _TYPE_FAMILIES["integer"]:
-        return "integer"
-    base = text.split("(")[0].strip()
-    for family, spellings in _TYPE_FAMILIES.items():
-        if base in spellings:
-            return family
-    return text
-
-
-def public_interfaces(tree: Path) -> dict[str, PublicInterface]:
-    """Public products by asset key ("domain/name"): declared products and public dbt models."""
-    interfaces = _products(tree)
-    for model in _dbt_models(tree).values():
-        ref = f"{model.domain}/{model.name}" if model.domain else f"dbt/{model.name}"
-        deprecation = model.deprecation_date[:10]
-        interfaces[ref] = PublicInterface(
-            ref, model.file, model.latest_version or "1", model.columns,
-            date.fromisoformat(deprecation) if deprecation else None,
-        )  # fmt: skip
-    return interfaces
-
-
-def _version_key(version: str) -> tuple[int, str]:
-    return (int(version), "") if version.isdigit() else (0, version)
+    if retyped:
+        found.append(f"retyped {retyped}")
+    loosened = sorted(
+        name
+        for name in set(before) & set(after)
+        if before[name].required and not after[name].required
+    )
+    if loosened:
+        found.append(f"columns no longer required (may be NULL now) {loosened}")
+    return found
 
 
 def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[Violation]:
     today = today or date.today()
-    before, after = public_interfaces(base), public_interfaces(head)
+    before, after = product_contracts(base), product_contracts(head)
     found = []
     for ref, old in sorted(before.items()):
         new = after.get(ref)
         if new is None:
-            if old.deprecation_date and old.deprecation_date <= today:
+            deprecation = _deprecation(old)
+            if deprecation and deprecation <= today:
                 continue  # announced and past its date: removal is the plan
             found.append(
                 Violation(
-                    "GOV100",
-                    Severity.ERROR,
-                    ref,
-                    f"public product '{ref}' was removed (it was in {old.file})",
+                    "GOV100", Severity.ERROR, ref,
+                    f"public product '{ref}' was removed (its contract was in {old.file})",
                     "keep it, or deprecate it first (deprecation_date:) so consumers move off "
                     "it, and remove it after that date",
-                    old.file,
-                    0,
+                    old.file, 0, subject="removed",
                 )
-            )
+            )  # fmt: skip
             continue
-        removed = sorted(set(old.columns) - set(new.columns))
-        retyped = sorted(
-            f"{c}: {old.columns[c]} -> {new.columns[c]}"
-            for c in set(old.columns) & set(new.columns)
-            if logical_type(old.columns[c]) != logical_type(new.columns[c])
-        )
-        if not (removed or retyped):
-            continue
-        if _version_key(new.version) > _version_key(old.version):
-            continue  # a new version is declared: the change is announced
-        what = "; ".join(
-            part
-            for part in (
-                f"removed columns {removed}" if removed else "",
-                f"retyped {retyped}" if retyped else "",
-            )
-            if part
-        )
-        line = (
-            product_line(head / new.file, ref.split("/", 1)[-1])
-            if not new.file.startswith("dbt_project/")
-            else 0
-        )
+        differences = contract_differences(old, new)
+        if not differences or new.major_version > old.major_version:
+            continue  # compatible, or a new version is declared: the change is announced
         found.append(
             Violation(
-                "GOV100",
-                Severity.ERROR,
-                ref,
-                f"breaking change to public product '{ref}': {what} (version {old.version})",
+                "GOV100", Severity.ERROR, ref,
+                f"breaking change to the contract of public product '{ref}': "
+                f"{'; '.join(differences)} (version {old.document.version})",
                 "declare a new version (version: in its defs.yaml, dbt versions:) so consumers "
-                "can migrate, or keep the column and its type",
-                new.file,
-                line,
+                "can migrate, or keep the column, its type and its not-null promise",
+                new.file, new.line, subject="changed",
             )
-        )
+        )  # fmt: skip
     return found

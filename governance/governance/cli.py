@@ -32,7 +32,7 @@ def _gate(root: Path, args: argparse.Namespace):
 
     config = load_config(root)
     timings = LoadTimings()
-    graph = load_mesh(root, timings)
+    graph = load_mesh(root, timings, use_cache=not args.no_cache)
     today = date.fromisoformat(args.today) if args.today else None
     baseline = read_baseline(Path(args.baseline)) if args.baseline else None
     extra = []
@@ -46,7 +46,7 @@ def _gate(root: Path, args: argparse.Namespace):
                 baseline = (baseline or set()) | _violations_at(tree, root, args)
     return run_gate(
         root, graph, config, today=today, baseline=baseline, load_seconds=timings.loading,
-        extra=extra,
+        extra=extra, cached=timings.cached,
     )  # fmt: skip
 
 
@@ -61,7 +61,8 @@ def _violations_at(tree: Path, head: Path, args: argparse.Namespace) -> set[str]
         shutil.copytree(head / "governance", tree / "governance", dirs_exist_ok=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*python_path_for(tree), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "governance", "check", "--root", str(tree), "--format", "json"]
+    command = [sys.executable, "-m", "governance", "check", "--root", str(tree), "--format", "json",
+               "--no-cache"]  # fmt: skip
     if args.today:
         command += ["--today", args.today]
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
@@ -75,7 +76,12 @@ def _violations_at(tree: Path, head: Path, args: argparse.Namespace) -> set[str]
 
     return {
         Violation(
-            v["rule"], Severity(v["severity"]), v["target"], v["message"], v["fix"]
+            v["rule"],
+            Severity(v["severity"]),
+            v["target"],
+            v["message"],
+            v["fix"],
+            subject=v.get("subject", ""),
         ).fingerprint
         for v in data["violations"]
     }
@@ -126,13 +132,24 @@ def cmd_impact(args: argparse.Namespace) -> int:
 def cmd_rules(args: argparse.Namespace) -> int:
     from governance.engine import RULES
 
-    for rule in RULES.values():
+    for rule in sorted(RULES.values(), key=lambda r: r.id):
         print(f"{rule.id}  {rule.severity.value:7}  {rule.name:38} {rule.summary}")
-    print(
-        "GOV100  error    changes/breaking                       (with --base) public interface kept"
-    )
-    print("GOV900  error    waivers/expired                        waivers expire")
-    print("GOV901  warning  waivers/unused                         waivers match a violation")
+    return 0
+
+
+def cmd_contracts_export(args: argparse.Namespace) -> int:
+    from governance.contracts import export_contracts
+
+    root = _root(args)
+    output = Path(args.output_dir) if args.output_dir else root / ".mesh" / "contracts"
+    try:
+        written = export_contracts(root, output)
+    except MeshError as exc:
+        print(f"meshctl contracts export: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} ODCS v3 contract(s) written (validated against the standard):")
+    for path in written:
+        print(f"  {path}")
     return 0
 
 
@@ -178,6 +195,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--baseline", help="JSON baseline: fail only on violations not in it")
     check.add_argument("--write-baseline", help="record today's violations as the baseline")
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="load every location afresh and leave the incremental cache alone (CI does)",
+    )
     check.add_argument("--today", help=argparse.SUPPRESS)  # tests pin the date
     check.set_defaults(func=cmd_check)
 
@@ -190,6 +212,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     impact.add_argument("--output")
     impact.add_argument("--fail-on-breaking", action="store_true")
     impact.set_defaults(func=cmd_impact)
+
+    contracts = sub.add_parser("contracts", help="data contracts (ODCS v3) of public products")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    export = contracts_sub.add_parser(
+        "export", help="write an ODCS v3 document per public product (Python and dbt)"
+    )
+    export.add_argument("--root", help="mesh root (default: the nearest dg.toml)")
+    export.add_argument("--output-dir", help="default: .mesh/contracts under the mesh root")
+    export.set_defaults(func=cmd_contracts_export)
 
     rules = add("rules", "list the gate's rules")
     rules.set_defaults(func=cmd_rules)

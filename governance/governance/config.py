@@ -87,7 +87,8 @@ def _load(path: Path, model: type[T], required: bool) -> T:
             )
         return model()
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+        raw = yaml.load(path.read_text(), Loader=loader) or {}
         return model.model_validate(raw)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path} is not valid YAML ({exc}). Fix the syntax.") from None

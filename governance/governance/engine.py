@@ -6,7 +6,7 @@ import fnmatch
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +26,8 @@ class GateResult:
     baselined: list[Violation]
     load_seconds: float = 0.0
     rules_seconds: float = 0.0
+    examined: dict[str, int] = field(default_factory=dict)  # locations, assets, checks, ...
+    cached: list[str] = field(default_factory=list)  # locations taken from the cache
 
     @property
     def errors(self) -> list[Violation]:
@@ -95,7 +97,7 @@ def apply_waivers(
                     f"{waiver.expires.isoformat()} (reason was: {waiver.reason})",
                     "fix the underlying violation and delete the waiver, or agree a new expiry "
                     "date with the platform team",
-                    waivers_file, line,
+                    waivers_file, line, subject=waiver.expires.isoformat(),
                 )
             )  # fmt: skip
         elif index not in used:
@@ -143,6 +145,7 @@ def run_gate(
     baseline: set[str] | None = None,
     load_seconds: float = 0.0,
     extra: Iterable[Violation] = (),
+    cached: Iterable[str] = (),
 ) -> GateResult:
     """Every rule, plus `extra` violations found outside the graph (breaking changes against
     a base ref), through the same waivers and baseline."""
@@ -155,7 +158,8 @@ def run_gate(
         kept, baselined = split_baseline(kept, baseline)
     return GateResult(
         kept, waived, baselined, load_seconds=load_seconds,
-        rules_seconds=time.perf_counter() - started,
+        rules_seconds=time.perf_counter() - started, examined=graph.examined(),
+        cached=list(cached),
     )  # fmt: skip
 
 

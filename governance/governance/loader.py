@@ -1,71 +1,86 @@
-"""Load every code location of workspace.yaml the way a Dagster code server does, and turn
+"""Load every code location the mesh declares the way a Dagster code server does, and turn
 the definitions into the serialisable `MeshGraph`.
 
 In-process by design (measured in bench/bench_governance.py): a code server per location
 costs a Python start and `import dagster` each, which a 50-location mesh on 2 cores cannot
-afford. The steps are Dagster's own: find the loadable targets of the module
-(`loadable_targets_from_python_module`), then `initialize_repository_def_from_pointer`, which
-resolves and validates the Definitions exactly as `dagster definitions validate` does.
+afford. The steps are Dagster's own: the workspace entry's loadable targets
+(`get_loadable_targets`, as the gRPC server finds them), then
+`initialize_repository_def_from_pointer`, which resolves and validates the Definitions exactly
+as `dagster definitions validate` does.
+
+While a location loads, the loader watches what it really imports and reads (`LoadWatch`):
+that catches a dynamic import of another domain's package (GOV050) and gives the incremental
+cache (governance/cache.py) the files a location's graph depends on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
+import re
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
-from platform_core.workspace import read_locations
 
-from governance.model import AssetRecord, Column, LocationRecord, MeshGraph
+from governance.model import AssetRecord, Column, CrossImport, LocationRecord, MeshGraph
+from governance.watch import LoadWatch
+from governance.workspace_entries import WorkspaceEntry, read_workspace_entries
+
+__all__ = ["LoadTimings", "load_mesh", "read_workspace_entries"]
 
 PASSTHROUGH_METADATA = ("declared_in", "deprecation_date", "product_version")
 
 
-@dataclass(frozen=True)
-class WorkspaceEntry:
-    location: str
-    module: str
-    working_directory: str | None
+@dataclass
+class LocationLoad:
+    """One location's part of the graph, and the files it was built from."""
+
+    record: LocationRecord
+    assets: list[AssetRecord] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)  # absolute repo files it imported
+    reads: set[str] = field(default_factory=set)  # absolute repo files it read (declarations)
 
 
-def read_workspace_entries(root: Path) -> list[WorkspaceEntry]:
-    """The python_module entries of workspace.yaml (what `dagster dev -w` loads)."""
-    data = yaml.safe_load((root / "workspace.yaml").read_text()) or {}
-    entries = []
-    for item in data.get("load_from", []) or []:
-        target = item.get("python_module") if isinstance(item, dict) else None
-        if isinstance(target, str):
-            target = {"module_name": target}
-        if isinstance(target, dict):
-            directory = target.get("working_directory")
-            entries.append(
-                WorkspaceEntry(
-                    location=target.get("location_name") or target["module_name"],
-                    module=target["module_name"],
-                    working_directory=str(root / directory) if directory else None,
-                )
-            )
-    return entries
+def _pointer(entry: WorkspaceEntry, attribute: str, working_directory: str | None):
+    from dagster._core.code_pointer import AutoloadDefsModuleCodePointer, CodePointer
+
+    if entry.kind == "python_file":
+        return CodePointer.from_python_file(entry.target, attribute, working_directory)
+    if entry.kind == "python_package":
+        return CodePointer.from_python_package(entry.target, attribute, working_directory)
+    if entry.kind == "autoload_defs_module":
+        return AutoloadDefsModuleCodePointer(
+            module=entry.target, working_directory=working_directory
+        )
+    return CodePointer.from_module(entry.target, attribute, working_directory)
 
 
 def _load_repository(entry: WorkspaceEntry) -> dg.RepositoryDefinition:
-    from dagster._core.code_pointer import CodePointer
     from dagster._core.definitions.reconstruct import initialize_repository_def_from_pointer
-    from dagster._core.workspace.autodiscovery import loadable_targets_from_python_module
+    from dagster._grpc.utils import get_loadable_targets
 
-    targets = loadable_targets_from_python_module(entry.module, entry.working_directory)
+    # As `dagster dev` with a working_directory: a project folder goes on sys.path only while
+    # its module imports (50 folders left on sys.path would slow every later import).
+    working_directory = entry.working_directory or entry.folder or None
+    targets = get_loadable_targets(
+        python_file=entry.target if entry.kind == "python_file" else None,
+        module_name=entry.target if entry.kind in ("python_module", "dg_project") else None,
+        package_name=entry.target if entry.kind == "python_package" else None,
+        autoload_defs_module_name=entry.target if entry.kind == "autoload_defs_module" else None,
+        working_directory=working_directory,
+        attribute=entry.attribute,
+        resolve_lazy_defs=False,
+    )
     if len(targets) != 1:
         raise ValueError(
-            f"module {entry.module} defines {len(targets)} Definitions; a location has exactly one"
+            f"{entry.describe()} defines {len(targets)} Definitions; a location has exactly "
+            "one (name it with `attribute:` in workspace.yaml)"
         )
-    pointer = CodePointer.from_module(entry.module, targets[0].attribute, entry.working_directory)
+    pointer = _pointer(entry, targets[0].attribute, working_directory)
     return initialize_repository_def_from_pointer(pointer)
 
 
@@ -78,10 +93,20 @@ def _source_of(assets_def: dg.AssetsDefinition, root: Path) -> tuple[str, int]:
         line = function.__code__.co_firstlineno
     except (AttributeError, TypeError):
         return "", 0
+    return _relative(file, root), line
+
+
+def _line_naming(path: Path, name: str) -> int:
+    """First line that spells the asset's name in quotes (an AssetSpec has no function)."""
     try:
-        return str(file.resolve().relative_to(root)), line
-    except ValueError:
-        return str(file), line
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    pattern = re.compile(rf"""["']{re.escape(name)}["']""")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return 0
 
 
 def _columns(metadata: dict[str, Any]) -> list[Column] | None:
@@ -89,14 +114,21 @@ def _columns(metadata: dict[str, Any]) -> list[Column] | None:
     schema = getattr(schema, "schema", schema)  # TableSchemaMetadataValue -> TableSchema
     if not isinstance(schema, dg.TableSchema):
         return None
-    return [Column(c.name, c.type, c.description or "") for c in schema.columns]
+    return [
+        Column(c.name, c.type, c.description or "", not c.constraints.nullable)
+        for c in schema.columns
+    ]
 
 
 def _plain(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def records_of(location: str, repo: dg.RepositoryDefinition, root: Path) -> list[AssetRecord]:
+def records_of(
+    location: str, repo: dg.RepositoryDefinition, root: Path, entry_file: str = ""
+) -> list[AssetRecord]:
+    """Every asset the location defines, materializable or external (an AssetSpec it observes);
+    not the stubs Dagster creates for another location's keys it depends on."""
     graph = repo.asset_graph
     checks: dict[dg.AssetKey, list[tuple[str, bool]]] = {}
     for assets_def in graph.assets_defs:
@@ -110,9 +142,12 @@ def records_of(location: str, repo: dg.RepositoryDefinition, root: Path) -> list
         for spec in assets_def.specs:
             metadata = dict(spec.metadata)
             declared_in = metadata.get("declared_in")
-            record_file = file
+            record_file, record_line = file, line
             if declared_in:
-                record_file = _relative(Path(_plain(declared_in)), root)
+                record_file, record_line = _relative(Path(_plain(declared_in)), root), 0
+            elif not record_file and entry_file:  # an external AssetSpec: where it is written
+                record_file = entry_file
+                record_line = _line_naming(root / entry_file, spec.key.path[-1])
             key_checks = checks.get(spec.key, [])
             records.append(
                 AssetRecord(
@@ -135,7 +170,7 @@ def records_of(location: str, repo: dg.RepositoryDefinition, root: Path) -> list
                         if k in metadata and k != "declared_in"
                     },
                     source_file=record_file,
-                    source_line=0 if declared_in else line,
+                    source_line=record_line,
                     code_version=spec.code_version or "",
                 )
             )
@@ -152,51 +187,120 @@ def _relative(path: Path, root: Path) -> str:
 @dataclass
 class LoadTimings:
     loading: float = 0.0
+    loaded: list[str] = field(default_factory=list)  # locations imported in this run
+    cached: list[str] = field(default_factory=list)  # locations taken from the cache
 
 
-def load_mesh(root: Path, timings: LoadTimings | None = None) -> MeshGraph:
-    """Every location of `root`/workspace.yaml, loaded in this process."""
-    started = time.perf_counter()
-    root = root.resolve()
-    paths = {}
-    with contextlib.suppress(Exception):  # GOV070 reports a broken dg.toml; loading goes on
-        paths = {loc.name: loc.path for loc in read_locations(root)}
-    graph = MeshGraph(root=str(root))
-    entries = read_workspace_entries(root)
-    _forget_modules({entry.module.split(".")[0] for entry in entries})
-    for entry in entries:
-        path = paths.get(entry.location)
-        record = LocationRecord(
-            name=entry.location,
-            module=entry.module,
-            path=_relative(path, root) if path else "",
-        )
-        graph.locations[entry.location] = record
-        if entry.working_directory is None and path is not None:
-            # As `dagster dev` with a working_directory: the project folder goes on sys.path
-            # only while its module imports (fixtures and base trees are not installed; 50
-            # folders left on sys.path would slow every later import).
-            entry = WorkspaceEntry(entry.location, entry.module, str(path))
+def _entry_file(entry: WorkspaceEntry, root: Path) -> str:
+    if entry.kind == "python_file":
+        return _relative(Path(entry.target), root)
+    module = sys.modules.get(entry.target)
+    file = getattr(module, "__file__", None)
+    return _relative(Path(file), root) if file else ""
+
+
+def load_location(entry: WorkspaceEntry, root: Path, entries: list[WorkspaceEntry]) -> LocationLoad:
+    """Import one location fresh (no module of any location left over from an earlier load)
+    and record its definitions, what it imported and read, and imports of other domains."""
+    record = LocationRecord(
+        name=entry.location, module=entry.target, kind=entry.kind, source=entry.source,
+        line=entry.line, path=_relative(Path(entry.folder), root) if entry.folder else "",
+    )  # fmt: skip
+    load = LocationLoad(record)
+    if entry.error:
+        record.load_error = entry.error
+        record.load_fix = entry.fix
+        return load
+    others = [e for e in entries if e.location != entry.location and not e.error]
+    watch = LoadWatch(
+        root=root,
+        own_folder=entry.folder,
+        other_packages={_top(e): e.location for e in others if _top(e)},
+        other_folders={e.folder: e.location for e in others if e.folder},
+    )
+    forget_location_modules(entries)
+    with watch:
         try:
             repo = _load_repository(entry)
         except Exception as exc:
             record.load_error = _short_error(exc)
-            continue
-        record.jobs = sorted(j for j in repo.job_names if not j.startswith("__"))
-        record.schedules = sorted(s.name for s in repo.schedule_defs)
-        record.sensors = sorted(s.name for s in repo.sensor_defs)
-        for asset in records_of(entry.location, repo, root):
+            record.load_fix = (
+                "fix the error above; `dagster definitions validate -w workspace.yaml` shows "
+                "the full traceback"
+            )
+            load.modules, load.reads = watch.files()
+            record.cross_imports = _cross_imports(watch, root)
+            return load
+    if not entry.folder:
+        module_file = getattr(sys.modules.get(entry.target), "__file__", None)
+        if module_file:  # a module's package folder, once it is imported
+            package = Path(module_file).resolve().parent
+            record.path = _relative(package, root)
+    record.entry_file = _entry_file(entry, root)
+    record.jobs = sorted(j for j in repo.job_names if not j.startswith("__"))
+    record.schedules = sorted(s.name for s in repo.schedule_defs)
+    record.sensors = sorted(s.name for s in repo.sensor_defs)
+    record.cross_imports = _cross_imports(watch, root)
+    load.assets = records_of(entry.location, repo, root, record.entry_file)
+    record.asset_count = len(load.assets)
+    record.check_count = sum(len(a.checks) for a in load.assets)
+    load.modules, load.reads = watch.files()
+    return load
+
+
+def _cross_imports(watch: LoadWatch, root: Path) -> list[CrossImport]:
+    return [
+        CrossImport(module, domain, _relative(Path(file), root) if file else "", line)
+        for module, domain, file, line in watch.cross_imports()
+    ]
+
+
+def _top(entry: WorkspaceEntry) -> str:
+    if entry.kind == "python_file":
+        return Path(entry.target).stem
+    return entry.target.split(".")[0] if entry.target else ""
+
+
+def load_mesh(
+    root: Path, timings: LoadTimings | None = None, *, use_cache: bool = False
+) -> MeshGraph:
+    """Every location of the mesh, loaded in this process; with `use_cache`, a location whose
+    inputs did not change since the last run comes from the cache (governance/cache.py)."""
+    from governance.cache import GraphCache
+
+    started = time.perf_counter()
+    root = root.resolve()
+    timings = timings if timings is not None else LoadTimings()
+    entries = read_workspace_entries(root)
+    graph = MeshGraph(root=str(root))
+    cache = GraphCache.open(root, entries) if use_cache else None
+    for entry in entries:
+        load = cache.get(entry) if cache else None
+        if load is None:
+            load = load_location(entry, root, entries)
+            timings.loaded.append(entry.location)
+            if cache:
+                cache.put(entry, load)
+        else:
+            timings.cached.append(entry.location)
+        graph.locations[entry.location] = load.record
+        for asset in load.assets:
             graph.add(asset)
-    if timings is not None:
-        timings.loading = time.perf_counter() - started
+    if cache:
+        cache.save()
+    timings.loading = time.perf_counter() - started
     return graph
 
 
-def _forget_modules(packages: set[str]) -> None:
-    """Drop already-imported location packages so a second load in one process (tests, a
-    long-lived tool) sees the files as they are now, as a fresh code server would."""
-    for name in list(sys.modules):
-        if name.split(".")[0] in packages:
+def forget_location_modules(entries: list[WorkspaceEntry]) -> None:
+    """Drop every imported module of any location, so each location imports on its own, as a
+    fresh code server would: then another domain's package it imports shows up as imported
+    by it, and a second load in one process sees the files as they are now."""
+    packages = {_top(e) for e in entries if _top(e)}
+    folders = tuple(f + "/" for f in {e.folder for e in entries if e.folder})
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None) or ""
+        if name.split(".")[0] in packages or (folders and file.startswith(folders)):
             del sys.modules[name]
 
 

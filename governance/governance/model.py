@@ -15,6 +15,17 @@ class Column:
     name: str
     type: str
     description: str = ""
+    required: bool = False  # TableColumnConstraints(nullable=False)
+
+
+@dataclass(frozen=True)
+class CrossImport:
+    """A module of another domain that a location imported while it loaded."""
+
+    module: str
+    domain: str
+    file: str = ""  # repo-relative importing file ("" when no frame of it was on the stack)
+    line: int = 0
 
 
 @dataclass
@@ -37,6 +48,12 @@ class AssetRecord:
     source_line: int = 0
     code_version: str = ""  # Dagster's code_version (Python products: declaration-code hashes)
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> AssetRecord:
+        raw = dict(raw)
+        columns = raw.pop("columns")
+        return cls(**raw, columns=None if columns is None else [Column(**c) for c in columns])
+
     @property
     def visibility(self) -> str:
         return self.tags.get("visibility", "")
@@ -53,12 +70,30 @@ class AssetRecord:
 @dataclass
 class LocationRecord:
     name: str
-    module: str
-    path: str = ""  # repo-relative project folder (from dg.toml), "" if unknown
+    module: str  # module, package or file the entry names
+    kind: str = "python_module"  # python_file | python_module | python_package | ...
+    source: str = "workspace.yaml"  # the manifest that declares it (or dg.toml)
+    line: int = 0  # its line there
+    path: str = ""  # repo-relative folder of its code, "" if unknown
+    entry_file: str = ""  # repo-relative file of its Definitions
     load_error: str = ""
+    load_fix: str = ""
     jobs: list[str] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)
     sensors: list[str] = field(default_factory=list)
+    asset_count: int = 0
+    check_count: int = 0
+    cross_imports: list[CrossImport] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> bool:
+        return not self.load_error
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> LocationRecord:
+        raw = dict(raw)
+        imports = [CrossImport(**c) for c in raw.pop("cross_imports", [])]
+        return cls(**raw, cross_imports=imports)
 
 
 @dataclass
@@ -109,17 +144,23 @@ class MeshGraph:
     def from_json(cls, text: str) -> MeshGraph:
         data = json.loads(text)
         graph = cls(root=data["root"])
-        graph.locations = {k: LocationRecord(**v) for k, v in data["locations"].items()}
+        graph.locations = {k: LocationRecord.from_dict(v) for k, v in data["locations"].items()}
         for records in data["assets"].values():
             for raw in records:
-                columns = raw.pop("columns")
-                graph.add(
-                    AssetRecord(
-                        **raw,
-                        columns=None if columns is None else [Column(**c) for c in columns],
-                    )
-                )
+                graph.add(AssetRecord.from_dict(raw))
         return graph
+
+    def examined(self) -> dict[str, int]:
+        """What the gate looked at: the figures of its summary line."""
+        loaded = [loc for loc in self.locations.values() if loc.loaded]
+        return {
+            "locations": len(loaded),
+            "assets": sum(len(records) for records in self.assets.values()),
+            "checks": sum(loc.check_count for loc in loaded),
+            "jobs": sum(len(loc.jobs) for loc in loaded),
+            "schedules": sum(len(loc.schedules) for loc in loaded),
+            "sensors": sum(len(loc.sensors) for loc in loaded),
+        }
 
     def relative(self, path: str) -> str:
         try:

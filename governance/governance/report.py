@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+from importlib import metadata
 from xml.etree import ElementTree as ET
 
 from governance.engine import RULES, GateResult, Severity, Violation, violation_dict
@@ -29,14 +31,25 @@ def render_terminal(result: GateResult, colour: bool | None = None) -> str:
         label = paint(f"{v.severity.value.upper():7}", _COLOURS[v.severity])
         lines.append(f"{label} {paint(v.rule, _BOLD)} {v.message}")
         lines.append(paint(f"        fix: {v.fix}" + (f"   [{place}]" if place else ""), _DIM))
+    lines.append(examined_line(result))
     summary = (
         f"governance gate: {len(result.errors)} error(s), {len(result.warnings)} warning(s), "
         f"{len(result.waived)} waived, {len(result.baselined)} in baseline  "
-        f"(load {result.load_seconds:.2f} s, rules {result.rules_seconds:.2f} s)"
+        f"(load {result.load_seconds:.2f} s"
+        + (f", {len(result.cached)} location(s) from cache" if result.cached else "")
+        + f", rules {result.rules_seconds:.2f} s)"
     )
     verdict = paint("PASSED", "\033[32m") if result.passed else paint("FAILED", "\033[31m")
     lines.append(f"{summary}  {verdict}")
     return "\n".join(lines)
+
+
+def examined_line(result: GateResult) -> str:
+    seen = result.examined
+    return "examined: " + ", ".join(
+        f"{seen.get(what, 0)} {what}"
+        for what in ("locations", "assets", "checks", "jobs", "schedules", "sensors")
+    )
 
 
 def render_json(result: GateResult) -> str:
@@ -46,28 +59,62 @@ def render_json(result: GateResult) -> str:
             "violations": [violation_dict(v) for v in result.violations],
             "waived": [violation_dict(v) for v in result.waived],
             "baselined": [violation_dict(v) for v in result.baselined],
-            "timings": {"load_seconds": result.load_seconds, "rules_seconds": result.rules_seconds},
+            "examined": result.examined,
+            "timings": {
+                "load_seconds": result.load_seconds,
+                "rules_seconds": result.rules_seconds,
+                "cached_locations": result.cached,
+            },
         },
         indent=2,
         default=str,
     )
 
 
-def _sarif_result(v: Violation) -> dict[str, object]:
-    location: dict[str, object] = {"artifactLocation": {"uri": v.file or "workspace.yaml"}}
-    if v.line:
-        location["region"] = {"startLine": v.line}
-    return {
+def _physical(file: str, line: int) -> dict[str, object]:
+    location: dict[str, object] = {
+        "artifactLocation": {"uri": file or "workspace.yaml", "uriBaseId": "SRCROOT"}
+    }
+    if line > 0:
+        location["region"] = {"startLine": line}
+    return location
+
+
+def _sarif_result(v: Violation, index: dict[str, int]) -> dict[str, object]:
+    result: dict[str, object] = {
         "ruleId": v.rule,
         "level": "error" if v.severity is Severity.ERROR else "warning",
         "message": {"text": f"{v.message}. Fix: {v.fix}"},
-        "locations": [{"physicalLocation": location}],
-        "partialFingerprints": {"governance/v1": v.fingerprint},
+        "locations": [{"physicalLocation": _physical(v.file, v.line)}],
+        # rule + target + subject: no line number and no wording, so an alert keeps its
+        # identity when lines above it move or a message is improved.
+        "partialFingerprints": {
+            "governance/v2": hashlib.sha256(v.fingerprint.encode()).hexdigest()
+        },
     }
+    if v.rule in index:
+        result["ruleIndex"] = index[v.rule]
+    if v.related:
+        result["relatedLocations"] = [
+            {"id": n, "physicalLocation": _physical(file, line), "message": {"text": what}}
+            for n, (file, line, what) in enumerate(v.related, start=1)
+        ]
+    return result
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("mesh-governance")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
 
 
 def render_sarif(result: GateResult) -> str:
     """SARIF 2.1.0, as GitHub code scanning reads it (annotations on file and line)."""
+    import governance.rules  # noqa: F401  (every rule that can fire is in rules[])
+
+    ordered = sorted(RULES.values(), key=lambda r: r.id)
+    index = {r.id: n for n, r in enumerate(ordered)}
     rules = [
         {
             "id": r.id,
@@ -77,16 +124,25 @@ def render_sarif(result: GateResult) -> str:
                 "level": "error" if r.severity is Severity.ERROR else "warning"
             },
         }
-        for r in RULES.values()
+        for r in ordered
     ]
+    version = tool_version()
     return json.dumps(
         {
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
             "runs": [
                 {
-                    "tool": {"driver": {"name": "mesh-governance", "rules": rules}},
-                    "results": [_sarif_result(v) for v in result.violations],
+                    "tool": {
+                        "driver": {
+                            "name": "mesh-governance",
+                            "version": version,
+                            "semanticVersion": version,
+                            "rules": rules,
+                        }
+                    },
+                    "originalUriBaseIds": {"SRCROOT": {"description": {"text": "the mesh root"}}},
+                    "results": [_sarif_result(v, index) for v in result.violations],
                 }
             ],
         },

@@ -30,11 +30,15 @@ class Violation:
     file: str = ""  # repo-relative file to annotate
     line: int = 0
     waived_by: str = ""  # the waiver's reason when waived
+    # What is wrong within the target (a dependency, an imported module, a column...): with
+    # rule and target, it names the violation without line numbers or wording.
+    subject: str = ""
+    related: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line, what)
 
     @property
     def fingerprint(self) -> str:
-        """Stable across unrelated edits (no line numbers): what a baseline remembers."""
-        return f"{self.rule}|{self.target}|{self.message}"
+        """Stable across line shifts and rewording: what a baseline and SARIF remember."""
+        return f"{self.rule}|{self.target}|{self.subject}"
 
 
 @dataclass
@@ -55,6 +59,19 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+
+
+def _found_elsewhere(context: GateContext) -> Iterable[Violation]:
+    return ()  # these rules' violations come from run_gate (waivers) or --base (breaking)
+
+
+for _id, _name, _severity, _summary in (
+    ("GOV100", "changes/breaking", Severity.ERROR,
+     "(with --base) public products keep their contract unless a new version is declared"),
+    ("GOV900", "waivers/expired", Severity.ERROR, "waivers expire"),
+    ("GOV901", "waivers/unused", Severity.WARNING, "a waiver matches a violation"),
+):  # fmt: skip
+    RULES[_id] = Rule(_id, _name, _severity, _summary, _found_elsewhere)
 
 
 def rule(id: str, name: str, severity: Severity, summary: str):

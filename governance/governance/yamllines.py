@@ -21,11 +21,19 @@ def _mapping_get(node: yaml.Node, key: str) -> yaml.Node | None:
     return None
 
 
-@cache
 def _compose(path: Path) -> yaml.Node | None:
     try:
-        return yaml.compose(path.read_text())
-    except (OSError, yaml.YAMLError):
+        return _compose_text(path.read_text())
+    except OSError:
+        return None
+
+
+@cache
+def _compose_text(text: str) -> yaml.Node | None:
+    """Keyed by content: a file edited between two runs in one process gets fresh lines."""
+    try:
+        return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
         return None
 
 

@@ -16,7 +16,8 @@ import yaml
 from governance.codeowners import render_codeowners
 from governance.config import load_config
 from governance.engine import GateResult, run_gate
-from governance.loader import load_mesh
+from governance.loader import LoadTimings, load_mesh
+from governance.model import MeshGraph
 from platform_core.declarations import DATA_PRODUCTS_TYPE
 
 _TOKENS = itertools.count()
@@ -70,10 +71,21 @@ class Mesh:
     root: Path
     packages: dict[str, str]
 
-    def gate(self, today: date | None = None, baseline: set[str] | None = None) -> GateResult:
+    def gate(
+        self, today: date | None = None, baseline: set[str] | None = None, cache: bool = False
+    ) -> GateResult:
+        timings = LoadTimings()
+        graph = load_mesh(self.root, timings, use_cache=cache)
         return run_gate(
-            self.root, load_mesh(self.root), load_config(self.root), today=today, baseline=baseline
-        )
+            self.root, graph, load_config(self.root), today=today, baseline=baseline,
+            cached=timings.cached,
+        )  # fmt: skip
+
+    def graph(self) -> MeshGraph:
+        return load_mesh(self.root)
+
+    def package_dir(self, domain: str) -> Path:
+        return self.root / "domains" / domain / self.packages[domain]
 
 
 def write_mesh(
@@ -85,7 +97,10 @@ def write_mesh(
     registry_skip: tuple[str, ...] = (),
     workspace_skip: tuple[str, ...] = (),
     codeowners: bool = True,
+    entries: dict[str, dict[str, Any]] | None = None,
 ) -> Mesh:
+    """`entries` replaces a location's workspace.yaml entry ({pkg} and {dir} are filled in);
+    in code, {pkg:<domain>} names another location's package."""
     token = next(_TOKENS)
     packages = {
         domain: f"gf{token}_{domain}_{root.name[-6:].replace('-', '_')}" for domain in locations
@@ -115,10 +130,16 @@ def write_mesh(
                 sort_keys=False,
             )
         )
-        (package / "definitions.py").write_text(DEFINITIONS.format(extra=loc.extra))
+        (package / "definitions.py").write_text(
+            _fill(DEFINITIONS.format(extra=loc.extra), packages)
+        )
         for name, text in loc.files.items():
-            (package / name).write_text(text.replace("{pkg}", packages[domain]))
-        if domain not in workspace_skip:
+            (package / name).write_text(_fill(text.replace("{pkg}", packages[domain]), packages))
+        if domain in (entries or {}):
+            text = yaml.safe_dump(entries[domain])
+            text = text.replace("{pkg}", packages[domain]).replace("{dir}", f"domains/{domain}")
+            workspace_entries.append(yaml.safe_load(text))
+        elif domain not in workspace_skip:
             workspace_entries.append(
                 {"python_module": {"module_name": f"{packages[domain]}.definitions",
                                    "location_name": domain}}
@@ -152,6 +173,12 @@ def write_mesh(
         (root / ".github").mkdir()
         (root / ".github" / "CODEOWNERS").write_text(render_codeowners(load_config(root).registry))
     return Mesh(root, packages)
+
+
+def _fill(text: str, packages: dict[str, str]) -> str:
+    for domain, package in packages.items():
+        text = text.replace("{pkg:" + domain + "}", package)
+    return text
 
 
 def rule_ids(result: GateResult) -> set[str]:

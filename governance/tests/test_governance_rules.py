@@ -3,6 +3,7 @@ the same mesh made compliant (the rule is silent). Meshes are real packages load
 Dagster loads them."""
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from meshfactory import Loc, only, product, rule_ids, write_mesh
@@ -241,6 +242,39 @@ def test_credentials_in_code_or_config_fail(tmp_path, kind):
     assert "environment variable" in found[0].fix
 
 
+# Unquoted values in config and dotfiles (.env is scanned although it has no suffix).
+UNQUOTED = {
+    "yaml password": ("values.yaml", "db:\n  password: " + "hunter2" + "hunter2\n", 2),
+    "dotenv": (".env", "SNOWFLAKE_PASSWORD=" + "hunter2" + "hunter2\n", 1),
+    "dotenv variant": (".env.local", "export API_TOKEN=" + "a1b2c3" + "d4e5f6\n", 1),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNQUOTED))
+def test_unquoted_credentials_and_dotfiles_fail(tmp_path, kind):
+    name, text, line = UNQUOTED[kind]
+    m = mesh(tmp_path, {"sales": Loc(files={name: text})})
+    found = only(m.gate(), "GOV080")
+    assert found[0].file.endswith(name) and found[0].line == line
+
+
+def test_unquoted_references_are_not_secrets(tmp_path):
+    ok = (
+        "password: SNOWFLAKE_PASSWORD\n"
+        "password: ${DB_PASSWORD}\n"
+        "existingSecret: mesh-snowflake\n"
+        "token_url: https://example.com/oauth\n"
+        "password: {env: SNOWFLAKE_PASSWORD}\n"
+        "secret: true\n"
+    )
+    assert "GOV080" not in rule_ids(
+        mesh(
+            tmp_path,
+            {"sales": Loc(files={"values.yaml": ok, ".env.example": "PASSWORD=<set me>\n"})},
+        ).gate()
+    )
+
+
 def test_references_to_secrets_are_not_secrets(tmp_path):
     ok = (
         'password = os.environ["DB_PASSWORD"]\n'
@@ -296,3 +330,27 @@ def test_severity_can_be_lowered_or_switched_off_in_policy(tmp_path):
     assert only(warned, "GOV010")[0].severity.value == "warning" and warned.passed
     off = mesh(tmp_path / "b", locations, policy={"severity": {"GOV010": "off"}}).gate()
     assert "GOV010" not in rule_ids(off)
+
+
+def test_dbt_configs_may_not_choose_the_database(tmp_path):
+    m = mesh(tmp_path / "bad", {"sales": Loc()})
+    _dbt(m.root, "models:\n  - name: fct_orders\n    config: {database: ANALYTICS}\n")
+    (m.root / "dbt_project" / "dbt_project.yml").write_text(
+        DBT_PROJECT + "models:\n  mesh:\n    +database: ANALYTICS\n"
+    )
+    (m.root / "dbt_project" / "models" / "sales" / "escape.sql").write_text(
+        "{{ config(materialized='table',\n   database=var('prod', 'ANALYTICS')) }}\nselect 1 as x\n"
+    )
+    found = only(m.gate(), "GOV092")
+    assert sorted((Path(v.file).name, v.line) for v in found) == [
+        ("dbt_project.yml", 6),
+        ("escape.sql", 1),
+        ("schema.yml", 3),  # the config mapping naming the database
+    ]
+    assert all("target's database" in v.fix for v in found)
+    good = mesh(tmp_path / "good", {"sales": Loc()})
+    _dbt(good.root, "models:\n  - name: fct_orders\n    config: {schema: sales}\n")
+    (good.root / "dbt_project" / "profiles.yml").write_text(
+        "mesh:\n  outputs:\n    x: {database: D}\n"
+    )
+    assert "GOV092" not in rule_ids(good.gate())

@@ -18,7 +18,7 @@ from platform_core.dbt.project import PROJECT_FOLDER, mesh_dbt_project
 from platform_core.declaration_yaml import declaration_documents
 from platform_core.environment import current_environment
 from platform_core.errors import DbtProjectError, ProductDeclarationError
-from platform_core.products.catalog import BrokenDomain, Catalog
+from platform_core.products.catalog import DBT_SOURCE, BrokenDomain, Catalog
 from platform_core.products.declaration import ProductDeclaration, load_domain_products
 from platform_core.workspace import find_mesh_root, read_locations
 
@@ -56,7 +56,7 @@ def load_catalog(root: Path) -> Catalog:
         declarations.extend(_dbt_declarations(root))
     except DbtProjectError as error:
         domain = error.domain or "dbt"
-        broken.append(BrokenDomain(domain, "dbt_project", str(error), error.owners))
+        broken.append(BrokenDomain(domain, DBT_SOURCE, str(error), error.owners))
     return Catalog.from_declarations(declarations, broken)
 
 

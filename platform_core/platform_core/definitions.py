@@ -42,6 +42,7 @@ from platform_core.products.declaration import ProductDeclaration, load_domain_p
 from platform_core.products.factory import ProductImplementation
 from platform_core.tenancy.definitions import dedicated_tenant_definitions, tenant_sync_definitions
 from platform_core.tenancy.directory import default_tenant_directory
+from platform_core.tenancy.session import TenantWarehouse
 from platform_core.tenancy.source import SYNCED_TABLES
 from platform_core.warehouse.base import Warehouse
 from platform_core.warehouse.resources import warehouse_resources
@@ -259,10 +260,19 @@ def build_dedicated_tenant_definitions(
     """A code location for ONE tenant (see tenancy.definitions.dedicated_tenant_definitions)."""
     defs = dedicated_tenant_definitions(tenant_id, registry_file, tables, custom_assets)
     location = f"tenant_{tenant_id}"
+    env = current_environment()
+    platform = (
+        warehouse if warehouse is not None else warehouse_resources(env, location)["warehouse"]
+    )
     return with_platform_defaults(
         defs,
         location,
-        resources={"warehouse": warehouse} if warehouse is not None else None,
+        # The location's only warehouse is the tenant's: every session it opens is
+        # tenant_session(tenant_id); outputs go to Dagster's own store, not the shared warehouse.
+        resources={
+            "warehouse": TenantWarehouse(tenant_id=tenant_id, warehouse=platform),
+            "io_manager": dg.FilesystemIOManager(),
+        },
         tenant=tenant_id,
         self_alerting_jobs=[f"{location}_sync_job"],
     )

@@ -34,8 +34,23 @@ PULL_REQUEST_ID = "DAGSTER_CLOUD_PULL_REQUEST_ID"
 SNOWFLAKE_DATABASE = "SNOWFLAKE_DATABASE"
 AUTOMATION_INTERVAL = "MESH_AUTOMATION_INTERVAL_SECONDS"
 
-_PR_ID = re.compile(r"^[0-9]+$")
-_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Snowflake identities. Production (and the pull-request workflow that creates and drops
+# clones) connects as the privileged platform identity; a branch deployment connects as its
+# own user and role, which hold privileges on clones only, never on production. A branch
+# deployment is given only the SNOWFLAKE_BRANCH_* variables.
+SNOWFLAKE_CREDENTIALS = {
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "role": "SNOWFLAKE_ROLE",
+}
+SNOWFLAKE_BRANCH_CREDENTIALS = {
+    "user": "SNOWFLAKE_BRANCH_USER",
+    "password": "SNOWFLAKE_BRANCH_PASSWORD",
+    "role": "SNOWFLAKE_BRANCH_ROLE",
+}
+
+_PR_ID = re.compile(r"[0-9]+")  # whole-string matches only (fullmatch)
+_DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class EnvName(StrEnum):
@@ -107,12 +122,31 @@ class Environment:
             )
 
 
+def snowflake_credential_variables(
+    env: Environment, *, clone_admin: bool = False
+) -> dict[str, str]:
+    """Which variables hold the Snowflake user/password/role for this process.
+
+    Branch deployments: the branch identity. Production, and `clone_admin` (the pull-request
+    workflow creating or dropping a clone, outside the branch deployment): the platform's.
+    """
+    if env.is_branch and not clone_admin:
+        return dict(SNOWFLAKE_BRANCH_CREDENTIALS)
+    return dict(SNOWFLAKE_CREDENTIALS)
+
+
+def snowflake_branch_role(environ: Mapping[str, str] | None = None) -> str | None:
+    """The branch role granted on a new clone (read by the clone-creating workflow step)."""
+    value = (os.environ if environ is None else environ).get(SNOWFLAKE_BRANCH_CREDENTIALS["role"])
+    return value.strip() if value and value.strip() else None
+
+
 class BranchWriteRefused(ConfigurationError):
     """A branch deployment tried to address a database other than its own clone."""
 
 
 def clone_database_name(production_database: str, pull_request_id: str) -> str:
-    if not _PR_ID.match(pull_request_id):
+    if not _PR_ID.fullmatch(pull_request_id):
         raise ConfigurationError(
             f"{PULL_REQUEST_ID}={pull_request_id!r} is not a pull request number. "
             "Fix: Dagster+ sets it in branch deployments; set it to the numeric pull request id."
@@ -150,7 +184,7 @@ def detect_environment(environ: Mapping[str, str]) -> Environment:
         return Environment(name, home.resolve(), automation_interval_seconds=int(interval_raw))
 
     database = environ.get(SNOWFLAKE_DATABASE, "").strip()
-    if not _DATABASE.match(database):
+    if not _DATABASE.fullmatch(database):
         raise ConfigurationError(
             f"{SNOWFLAKE_DATABASE}={database!r}: the {name} environment needs the production "
             "Snowflake database name (letters, digits, underscores). Fix: set it in the deployment's "

@@ -6,7 +6,7 @@ import re
 
 from platform_core.errors import UnsafeIdentifierError
 
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")  # always used with fullmatch
 
 
 def safe_identifier(name: str, what: str = "identifier") -> str:
@@ -15,7 +15,7 @@ def safe_identifier(name: str, what: str = "identifier") -> str:
     Only `[a-z][a-z0-9_]*` (at most 63 characters, PostgreSQL's limit) ever reaches SQL
     unquoted, so quoting rules of DuckDB, Snowflake and PostgreSQL never matter.
     """
-    if not isinstance(name, str) or not IDENTIFIER.match(name):
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
         raise UnsafeIdentifierError(
             f"{what} {name!r} is not allowed in SQL: use lower-case letters, digits and "
             "underscores, starting with a letter (at most 63 characters)."

@@ -1,5 +1,8 @@
-"""Code boundaries: a domain package never imports another domain's package (static scan,
-so a violation is found even in code that never runs at load time)."""
+"""Code boundaries: a domain package never imports another domain's package.
+
+Two views: a static scan (finds an import even in code that never runs at load time) and what
+each location really imported while it loaded (finds `importlib.import_module(...)`,
+`__import__`, a path-based load: whatever the static scan cannot read)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,14 @@ def _mentions_any(path: Path, names: list[str]) -> bool:
     "domains never import each other",
 )
 def cross_domain_imports(context: GateContext) -> Iterator[Violation]:
+    seen: set[str] = set()
+    for violation in (*_static_imports(context), *loaded_cross_domain_imports(context)):
+        if violation.fingerprint not in seen:  # one finding, seen by both views
+            seen.add(violation.fingerprint)
+            yield violation
+
+
+def _static_imports(context: GateContext) -> Iterator[Violation]:
     try:
         locations = read_locations(context.root)
     except Exception:
@@ -66,5 +77,22 @@ def cross_domain_imports(context: GateContext) -> Iterator[Violation]:
                         f"package of domain '{other.name}'",
                         f"depend on '{other.name}' by asset key (inputs: in its defs.yaml, "
                         "depend_on_product), or move shared code into platform_core",
-                        relative, line,
+                        relative, line, subject=module,
                     )  # fmt: skip
+
+
+def loaded_cross_domain_imports(context: GateContext) -> Iterator[Violation]:
+    """Other domains' modules a location imported at load time (its LoadWatch)."""
+    for location in context.graph.locations.values():
+        for found in location.cross_imports:
+            file = found.file or location.entry_file or location.source
+            place = f"{found.file}:{found.line}" if found.file and found.line else file
+            top = found.module.split(".")[0]
+            yield Violation(
+                "GOV050", Severity.ERROR, file,
+                f"code location '{location.name}' imported {found.module}, the package of "
+                f"domain '{found.domain}', while it loaded (at {place})",
+                f"depend on '{found.domain}' by asset key, never on its code (a dynamic import "
+                "is still an import); move shared code into platform_core",
+                file, found.line, subject=top,
+            )  # fmt: skip

@@ -10,15 +10,14 @@ from governance.ruleset import GateContext, Severity, Violation, rule
 
 
 def _own_assets(context: GateContext) -> Iterator[AssetRecord]:
-    """Assets a location defines and runs (not external sources it observes)."""
-    for record in context.graph.all_records():
-        if record.materializable:
-            yield record
+    """Every asset a location defines: those it runs and the external ones (AssetSpecs) it
+    observes; an external asset is a promise about data as much as a materialized one."""
+    yield from context.graph.all_records()
 
 
-def _violation(context, rule_id, severity, asset, message, fix) -> Violation:
+def _violation(context, rule_id, severity, asset, message, fix, subject="") -> Violation:
     file, line = where(context, asset)
-    return Violation(rule_id, severity, asset.key, message, fix, file, line)
+    return Violation(rule_id, severity, asset.key, message, fix, file, line, subject=subject)
 
 
 @rule("GOV001", "ownership/has-owners", Severity.ERROR, "every asset has owners")
@@ -87,7 +86,7 @@ def placement(context: GateContext) -> Iterator[Violation]:
                 f"asset '{asset.key}' is tagged domain '{asset.domain or '(none)'}' but is "
                 f"defined in code location '{asset.location}'",
                 f"tag it domain='{asset.location}' (build the location with location_definitions), "
-                "or move it to the location of its domain",
+                "or move it to the location of its domain", "domain-tag",
             )  # fmt: skip
             continue
         if not (location and location.path and asset.source_file):
@@ -100,7 +99,7 @@ def placement(context: GateContext) -> Iterator[Violation]:
                 f"asset '{asset.key}' of domain '{asset.location}' is declared in "
                 f"{asset.source_file}, outside the domain's folders {folders}",
                 f"move its declaration into {location.path}/, or register the folder under "
-                f"domains.{asset.location}.extra_paths in governance/domains.yaml",
+                f"domains.{asset.location}.extra_paths in governance/domains.yaml", "folder",
             )  # fmt: skip
 
 

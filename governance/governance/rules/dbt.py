@@ -4,6 +4,7 @@ and works before dbt is installed)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ class DbtModel:
     columns: dict[str, str] = field(default_factory=dict)  # name -> data_type
     latest_version: str = ""
     deprecation_date: str = ""
+    entry: dict[str, Any] = field(default_factory=dict, repr=False)  # the YAML as written
 
     @property
     def domain(self) -> str:
@@ -101,7 +103,7 @@ def load_dbt_project(root: Path) -> DbtProject | None:
                 contract_enforced=bool(isinstance(contract, dict) and contract.get("enforced")),
                 columns=columns,
                 latest_version=str(entry.get("latest_version") or (max(versions) if versions else "")),
-                deprecation_date=str(entry.get("deprecation_date") or ""),
+                deprecation_date=str(entry.get("deprecation_date") or ""), entry=entry,
             )  # fmt: skip
     return project
 
@@ -119,7 +121,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) has no owner",
                 "add owner: {name: ..., email: ...} matching the domain's owners in "
                 "governance/domains.yaml",
-                file, line,
+                file, line, subject="owner",
             )  # fmt: skip
             continue
         entry = context.config.registry.domains.get(name)
@@ -130,7 +132,7 @@ def dbt_group_owners(context: GateContext) -> Iterator[Violation]:
                 f"dbt group '{name}' ({file}) is owned by {email}, who is not an owner of "
                 f"domain '{name}' in governance/domains.yaml",
                 f"add {email} to domains.{name}.owners, or correct the group's owner",
-                file, line,
+                file, line, subject=f"email:{email}",
             )  # fmt: skip
 
 
@@ -148,3 +150,61 @@ def dbt_public_contracts(context: GateContext) -> Iterator[Violation]:
                 "make the model protected",
                 model.file, model.line,
             )  # fmt: skip
+
+
+# config(..., database=...) in a model, snapshot or seed's SQL (Jinja), nested parentheses allowed
+_SQL_DATABASE = re.compile(r"\bconfig\s*\((?:[^()]|\([^()]*\))*?\bdatabase\s*=", re.DOTALL)
+_NOT_CONFIG = {"profiles.yml"}  # connection profiles name the target's database by design
+
+
+def _database_keys(data: Any, path: str = "") -> Iterator[tuple[str, int]]:
+    """(where, line) of every `database` / `+database` key in a parsed dbt YAML file."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in {"database", "+database"}:
+                yield f"{path}{key}", int(data.get("__line__", 1))
+            elif key != "__line__":
+                yield from _database_keys(value, f"{path}{key}.")
+    elif isinstance(data, list):
+        for item in data:
+            name = item.get("name") if isinstance(item, dict) else None
+            yield from _database_keys(item, f"{path}{name}." if name else path)
+
+
+@rule("GOV092", "dbt/no-database-override", Severity.ERROR, "dbt never picks its database")
+def dbt_no_database_override(context: GateContext) -> Iterator[Violation]:
+    project_dir = context.root / DBT_DIR
+    if not (project_dir / "dbt_project.yml").is_file():
+        return
+    fix = (
+        "remove it: every model builds in the target's database (a branch's clone, or "
+        "production); cross-database references go through sources of the mesh"
+    )
+    for path in sorted(project_dir.rglob("*")):
+        if any(part in {"target", "dbt_packages", "logs"} for part in path.parts):
+            continue
+        relative = str(path.relative_to(context.root))
+        if path.suffix in {".yml", ".yaml"} and path.name not in _NOT_CONFIG:
+            try:
+                data = _loader_with_lines(path.read_text())
+            except yaml.YAMLError as error:  # a file the gate cannot read fails, never passes
+                yield Violation(
+                    "GOV092", Severity.ERROR, relative, f"{relative} is not valid YAML ({error})",
+                    "fix the YAML so the gate can check it", relative, 1,
+                )  # fmt: skip
+                continue
+            for where, line in _database_keys(data):
+                yield Violation(
+                    "GOV092", Severity.ERROR, relative,
+                    f"{relative}:{line} sets '{where}': dbt must not choose the database", fix,
+                    relative, line, subject=where,
+                )  # fmt: skip
+        elif path.suffix == ".sql":
+            text = path.read_text()
+            for match in _SQL_DATABASE.finditer(text):
+                line = text.count("\n", 0, match.start()) + 1
+                yield Violation(
+                    "GOV092", Severity.ERROR, relative,
+                    f"{relative}:{line} sets config(database=...): dbt must not choose the "
+                    "database", fix, relative, line, subject=f"config(database=...)#{match.group(0)}",
+                )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from governance.rules._where import where
 from governance.ruleset import GateContext, Severity, Violation, rule
@@ -22,7 +23,7 @@ def cross_domain_public_only(context: GateContext) -> Iterator[Violation]:
                     f"{upstream.visibility or 'untagged'} to domain '{upstream.location}'",
                     f"depend on a public product of '{upstream.location}', or ask its owners "
                     f"({', '.join(upstream.owners) or 'see domains.yaml'}) to publish '{dep}'",
-                    file, line,
+                    file, line, subject=dep,
                 )  # fmt: skip
 
 
@@ -38,7 +39,7 @@ def dangling(context: GateContext) -> Iterator[Violation]:
                     f"asset '{asset.key}' depends on '{dep}', which no location produces",
                     f"fix the key, add the producing location, or declare '{dep}' an external "
                     "source (an AssetSpec, or external_sources in governance/policy.yaml)",
-                    file, line,
+                    file, line, subject=dep,
                 )  # fmt: skip
 
 
@@ -56,15 +57,34 @@ def duplicate_keys(context: GateContext) -> Iterator[Violation]:
             )  # fmt: skip
 
 
-def _domain_edges(context: GateContext) -> dict[str, set[str]]:
+@dataclass(frozen=True)
+class Edge:
+    """One cross-domain dependency: `consumer` (in `downstream`) depends on `dep`."""
+
+    upstream: str
+    downstream: str
+    consumer: str
+    dep: str
+    file: str
+    line: int
+
+    def describe(self) -> str:
+        place = f"{self.file}:{self.line}" if self.line else self.file or "(unknown file)"
+        return f"{self.consumer} -> {self.dep} ({place})"
+
+
+def _domain_edges(context: GateContext) -> tuple[dict[str, set[str]], list[Edge]]:
     producers = context.graph.producers()
     edges: dict[str, set[str]] = {}
+    evidence: list[Edge] = []
     for asset in producers.values():
         for dep in asset.deps:
             upstream = producers.get(dep)
             if upstream and upstream.location != asset.location:
                 edges.setdefault(upstream.location, set()).add(asset.location)
-    return edges
+                file, line = where(context, asset)
+                evidence.append(Edge(upstream.location, asset.location, asset.key, dep, file, line))
+    return edges, sorted(evidence, key=lambda e: (e.downstream, e.consumer, e.dep))
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -104,10 +124,17 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 @rule("GOV043", "dependencies/domain-cycle", Severity.ERROR, "no cycle between domains")
 def domain_cycles(context: GateContext) -> Iterator[Violation]:
-    for component in _cycles(_domain_edges(context)):
+    edges, evidence = _domain_edges(context)
+    for component in _cycles(edges):
+        members = set(component)
+        inside = [e for e in evidence if e.upstream in members and e.downstream in members]
+        first = inside[0] if inside else None
         yield Violation(
             "GOV043", Severity.ERROR, " <-> ".join(component),
-            f"domains {component} depend on each other in a cycle",
-            "break the cycle: move the shared logic into one domain's public product, or into "
-            "a new upstream domain both consume",
+            f"domains {component} depend on each other in a cycle through "
+            f"{len(inside)} cross-domain edge(s): " + "; ".join(e.describe() for e in inside),
+            "break the cycle at one of these edges: move the shared logic into one domain's "
+            "public product, or into a new upstream domain both consume",
+            first.file if first else "", first.line if first else 0,
+            related=[(e.file, e.line, f"{e.consumer} depends on {e.dep}") for e in inside],
         )  # fmt: skip

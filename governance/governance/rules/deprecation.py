@@ -28,12 +28,12 @@ def deprecated_consumers(context: GateContext) -> Iterator[Violation]:
                     "GOV060", Severity.ERROR, consumer.key,
                     f"asset '{consumer.key}' consumes '{dep}', deprecated since {when}",
                     f"move to its replacement (ask the owners of '{dep}') and drop the input",
-                    file, line,
+                    file, line, subject=dep,
                 )  # fmt: skip
             elif context.today >= when - timedelta(days=warn_days):
                 yield Violation(
                     "GOV060", Severity.WARNING, consumer.key,
                     f"asset '{consumer.key}' consumes '{dep}', deprecated from {when}",
                     f"move off '{dep}' before {when}; the gate fails after that date",
-                    file, line,
+                    file, line, subject=dep,
                 )  # fmt: skip

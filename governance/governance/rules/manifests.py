@@ -10,7 +10,6 @@ import yaml
 from platform_core.workspace import read_locations
 
 from governance.codeowners import CODEOWNERS_PATH, render_codeowners
-from governance.loader import read_workspace_entries
 from governance.ruleset import GateContext, Severity, Violation, rule
 from governance.yamllines import key_line
 
@@ -30,7 +29,11 @@ def deployment_locations(root: Path) -> tuple[str, set[str]] | None:
 def _lists(context: GateContext) -> dict[str, set[str]]:
     root = context.root
     lists = {
-        "workspace.yaml": {e.location for e in read_workspace_entries(root)},
+        "workspace.yaml": {  # as the loader read them (an unusable entry has no name)
+            name
+            for name, location in context.graph.locations.items()
+            if location.source == "workspace.yaml" and not name.startswith("workspace.yaml")
+        },
         "governance/domains.yaml": set(context.config.registry.domains),
     }
     try:
@@ -57,7 +60,7 @@ def locations_agree(context: GateContext) -> Iterator[Violation]:
                 f"location '{name}' is in {present} but not in {missing}",
                 f"add '{name}' to {missing} or remove it everywhere (`meshctl new-domain` "
                 "registers a location in all of them)",
-                missing[0], 0,
+                missing[0], key_line(context.root / missing[0], name) or 1, subject=name,
             )  # fmt: skip
     try:
         locations = read_locations(context.root)
@@ -75,6 +78,7 @@ def locations_agree(context: GateContext) -> Iterator[Violation]:
                 "make domains.yaml's path match dg.toml",
                 "governance/domains.yaml",
                 key_line(context.config.directory / "domains.yaml", "domains", location.name),
+                subject=f"path:{location.name}",
             )  # fmt: skip
 
 
@@ -92,15 +96,31 @@ def codeowners_current(context: GateContext) -> Iterator[Violation]:
         )  # fmt: skip
 
 
-@rule("GOV072", "locations/load", Severity.ERROR, "every location loads")
+@rule("GOV072", "locations/load", Severity.ERROR, "every declared location loads")
 def locations_load(context: GateContext) -> Iterator[Violation]:
     for location in context.graph.locations.values():
         if location.load_error:
+            what = f" ({location.kind} {location.module})" if location.kind else ""
             yield Violation(
                 "GOV072", Severity.ERROR, location.name,
-                f"code location '{location.name}' ({location.module}) fails to load: "
+                f"code location '{location.name}'{what} was not examined: it fails to load: "
                 f"{location.load_error}",
-                "fix the error above; `dagster definitions validate -w workspace.yaml` shows "
-                "the full traceback",
-                location.path or "workspace.yaml", 0,
+                location.load_fix or "fix the error above",
+                location.source, location.line or 1,
             )  # fmt: skip
+
+
+@rule("GOV073", "locations/examined", Severity.ERROR, "the gate examined something")
+def something_examined(context: GateContext) -> Iterator[Violation]:
+    """A gate that loaded nothing has checked nothing: it must not pass."""
+    examined = context.graph.examined()
+    if examined["locations"] == 0 or sum(examined.values()) == examined["locations"]:
+        declared = len(context.graph.locations)
+        yield Violation(
+            "GOV073", Severity.ERROR, "workspace.yaml",
+            f"the gate examined {examined['locations']} loadable location(s) of {declared} "
+            f"declared and {examined['assets']} asset(s): there is nothing it checked",
+            "declare the mesh's locations in workspace.yaml (python_module: {module_name: ...})"
+            " or dg.toml ([[workspace.projects]]), and fix the load errors reported above",
+            "workspace.yaml", 1,
+        )  # fmt: skip

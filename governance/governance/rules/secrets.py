@@ -5,6 +5,7 @@ a leak waiting to happen, so the gate refuses it wherever it is (tests included)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -21,6 +22,12 @@ MAX_BYTES = 1_000_000
 _ASSIGNED = re.compile(
     r"""(?i)\b([\w.-]*(password|passwd|secret|token|api_?key|private_?key)[\w.-]*)["']?\s*"""
     r"""[:=]\s*["']([^"'\s]{6,})["']"""
+)
+# key: value / KEY=value with the value unquoted (YAML, .env, shell, ini): in Python an
+# unquoted right-hand side is an expression, so this form is not applied to .py files.
+_UNQUOTED = re.compile(
+    r"""(?i)^\s*(?:-\s*)?(?:export\s+)?["']?([\w.-]*(password|passwd|secret|token|api_?key|"""
+    r"""private_?key)[\w.-]*)["']?\s*[:=]\s*([^\s"'#|>&*!\[{][^\s#]{5,})\s*(?:#.*)?$"""
 )
 # A Kubernetes/cloud object's name ("mesh-snowflake"): what a *_SECRET setting usually holds.
 _OBJECT_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
@@ -44,7 +51,8 @@ def _is_reference(value: str, placeholders: list[str]) -> bool:
     return (
         bool(_ENV_NAME.match(value))
         or lowered in _DOC_WORDS
-        or value.startswith(("$", "{", "<", "%", "*"))
+        or value.startswith(("$", "{", "<", "%", "*", "!"))
+        or "://" in value  # a URL: _URL judges whether it carries a password
         or "{{" in value
         or "env(" in lowered
         or any(word in lowered for word in placeholders)
@@ -65,16 +73,23 @@ def _files(root: Path, skip_dirs: list[str]) -> list[Path]:
     return [
         f
         for f in files
-        if f.suffix in SCANNED_SUFFIXES
+        if (f.suffix in SCANNED_SUFFIXES or f.name.startswith("."))  # .env, .env.local, .pgpass
         and f.is_file()
         and not skipped.intersection(f.relative_to(root).parts)
         and f.stat().st_size <= MAX_BYTES
     ]
 
 
-def find_secrets(text: str, placeholders: list[str]) -> Iterator[tuple[int, str]]:
+def find_secrets(
+    text: str, placeholders: list[str], unquoted: bool = False
+) -> Iterator[tuple[int, str]]:
+    """(line, what) of every secret-looking literal; `unquoted` also judges `key: value`
+    lines whose value has no quotes (every file but Python)."""
     for number, line in enumerate(text.splitlines(), start=1):
-        for match in _ASSIGNED.finditer(line):
+        matches = list(_ASSIGNED.finditer(line))
+        if unquoted and not matches:
+            matches = list(_UNQUOTED.finditer(line))
+        for match in matches:
             key, word, value = match.group(1), match.group(2).lower(), match.group(3)
             if key.lower().endswith("name") or _is_reference(value, placeholders):
                 continue  # postgresqlSecretName: "...", password = "${DB_PASSWORD}"
@@ -98,11 +113,15 @@ def no_secrets(context: GateContext) -> Iterator[Violation]:
         except (UnicodeDecodeError, OSError):
             continue
         relative = str(file.relative_to(context.root))
-        for line, what in find_secrets(text, policy.placeholders):
+        lines = text.splitlines()
+        unquoted = file.suffix != ".py"
+        for line, what in find_secrets(text, policy.placeholders, unquoted):
+            # The offending line's text, not its number: the alert survives edits above it.
+            offending = hashlib.blake2b(lines[line - 1].strip().encode(), digest_size=8)
             yield Violation(
                 "GOV080", Severity.ERROR, relative,
                 f"{relative}:{line} contains {what}",
                 "remove it (and rotate it: it is in git history), read it from an environment "
                 "variable (dg.EnvVar('NAME')) instead",
-                relative, line,
+                relative, line, subject=f"{what}:{offending.hexdigest()}",
             )  # fmt: skip

@@ -6,10 +6,12 @@ models of group <domain> become one subsettable multi-asset, their dbt tests ass
 cross-location dependencies on those assets' keys.
 """
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -58,6 +60,31 @@ def _check_sources(manifest: Mapping[str, Any], domain: str, catalog: Catalog) -
                 depend_on_product(ref, f"{domain}/{node['name']}", catalog)
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _seed_partial_parse(target_path: Path, runs_dir: Path, project: MeshDbtProject) -> None:
+    """Give the run a partial-parse state, so dbt skips most of its parse (seconds per run).
+
+    dbt discards partial parsing when the profile's connection values differ from the ones it
+    was parsed with, and the prepared manifest's were the preparing process's (another
+    MESH_HOME, another DuckDB path). So the newest state a run of this environment left
+    behind comes first; dbt itself re-parses whatever changed since.
+    """
+    for candidate in (runs_dir / PARTIAL_PARSE, project.prepared_dir / PARTIAL_PARSE):
+        if candidate.is_file():
+            shutil.copy(candidate, target_path / PARTIAL_PARSE)
+            return
+
+
+def _keep_partial_parse(target_path: Path, runs_dir: Path) -> None:
+    produced = target_path / PARTIAL_PARSE
+    if produced.is_file():  # atomic: concurrent runs never read half a file
+        staging = runs_dir / f".{PARTIAL_PARSE}.{uuid.uuid4().hex[:6]}"
+        shutil.copy(produced, staging)
+        os.replace(staging, runs_dir / PARTIAL_PARSE)
+
+
 def dbt_slice(
     domain: str,
     env: Environment | None = None,
@@ -96,13 +123,12 @@ def dbt_slice(
     ) -> Iterator[Any]:
         target_path = runs_dir / f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
         target_path.mkdir(parents=True, exist_ok=True)
-        partial = project.prepared_dir / "partial_parse.msgpack"
-        if partial.is_file():  # skip most of dbt's parse in the run
-            shutil.copy(partial, target_path / partial.name)
+        _seed_partial_parse(target_path, runs_dir, project)
         invocation = dbt.cli(
             ["build"], context=context, raise_on_error=False, target_path=target_path
         )
         events = list(invocation.stream())
+        _keep_partial_parse(target_path, runs_dir)
         # Rows are counted once dbt has exited: the DuckDB file takes one writer process.
         with warehouse.session() as session:
             for event in events:

@@ -1,12 +1,11 @@
 """The clone lifecycle as Dagster jobs of the platform location.
 
-They run where the warehouse is Snowflake, on an account-level session (CREATE/DROP DATABASE
-address no current database); the branch guard of that session still applies.
-
-Branch deployments get `create_branch_clone` and `drop_branch_clone` (the workflow runs the same
-functions before deploying and when the pull request closes; the jobs let a reviewer re-create
-or drop the clone from the UI). Production gets `cleanup_stale_clones` and its daily schedule.
-Local development gets none of them.
+They run on an account-level session (CREATE/DROP DATABASE address no current database) with
+the platform's privileged identity, which only production holds. Production gets
+`cleanup_stale_clones` and its daily schedule. Branch deployments get none: their identity
+(SNOWFLAKE_BRANCH_*) has privileges on clones only, so a pull request's clone is created and
+dropped by the pull-request workflow (`meshctl clone create|drop`), outside the branch
+deployment. Local development gets none either.
 """
 
 from abc import ABC, abstractmethod
@@ -44,22 +43,6 @@ class CleanupConfig(dg.Config):
     closed_for_days: int = 7
 
 
-@dg.op(description="Create this pull request's clone of production (idempotent).")
-def create_pull_request_clone(context: dg.OpExecutionContext, warehouse: SnowflakeWarehouse) -> str:
-    with warehouse.account_session() as session:
-        result = clones.create_clone(session, current_environment())
-    context.log.info(str(result))
-    return str(result)
-
-
-@dg.op(description="Drop this pull request's clone (idempotent).")
-def drop_pull_request_clone(context: dg.OpExecutionContext, warehouse: SnowflakeWarehouse) -> str:
-    with warehouse.account_session() as session:
-        result = clones.drop_clone(session, current_environment())
-    context.log.info(str(result))
-    return str(result)
-
-
 @dg.op(description="Drop the clones of pull requests closed more than N days ago.")
 def drop_stale_clones(
     context: dg.OpExecutionContext,
@@ -73,16 +56,6 @@ def drop_stale_clones(
         )
     context.log.info(str(plan))
     return plan.drop
-
-
-@dg.job(description="Create the branch deployment's Snowflake clone of production.")
-def create_branch_clone():
-    create_pull_request_clone()
-
-
-@dg.job(description="Drop the branch deployment's Snowflake clone.")
-def drop_branch_clone():
-    drop_pull_request_clone()
 
 
 @dg.job(description="Drop Snowflake clones whose pull request closed more than N days ago.")
@@ -107,9 +80,7 @@ class CloneLifecycle:
 
 def clone_lifecycle(env: Environment) -> CloneLifecycle:
     """What the platform location registers in this environment."""
-    if env.is_branch:
-        return CloneLifecycle(jobs=[create_branch_clone, drop_branch_clone])
-    if env.is_local:
+    if env.is_branch or env.is_local:
         return CloneLifecycle()
     return CloneLifecycle(
         jobs=[cleanup_stale_clones],

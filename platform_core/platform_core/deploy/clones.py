@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from platform_core.environment import Environment, clone_database_name
 from platform_core.errors import ConfigurationError, MeshError
+from platform_core.identifiers import safe_identifier
 from platform_core.warehouse.base import WarehouseSession
 
 from .pull_requests import PullRequestLookupError, PullRequestStates
@@ -49,6 +50,20 @@ def guard_clone(database: str, production: str) -> str:
 def create_clone_sql(production: str, pull_request_id: str) -> str:
     target = guard_clone(clone_database_name(production, pull_request_id), production)
     return f"create database if not exists {target} clone {production.upper()}"
+
+
+def branch_role_grants(clone: str, production: str, branch_role: str) -> list[str]:
+    """What the clone-creating step grants the branch deployment's role: everything on the
+    clone it needs, nothing anywhere else (every statement names the clone only)."""
+    database = guard_clone(clone, production)
+    role = safe_identifier(branch_role.lower(), "branch role").upper()
+    return [
+        f"grant usage on database {database} to role {role}",
+        f"grant create schema on database {database} to role {role}",
+        f"grant ownership on all schemas in database {database} to role {role} copy current grants",
+        f"grant ownership on all tables in database {database} to role {role} copy current grants",
+        f"grant ownership on all views in database {database} to role {role} copy current grants",
+    ]
 
 
 def drop_clone_sql(database: str, production: str) -> str:
@@ -89,11 +104,17 @@ def _branch_clone(env: Environment) -> tuple[str, str]:
     return clone, env.production_database
 
 
-def create_clone(session: WarehouseSession, env: Environment) -> CloneResult:
-    """Create this branch deployment's clone of production, unless it exists (idempotent)."""
+def create_clone(
+    session: WarehouseSession, env: Environment, branch_role: str | None = None
+) -> CloneResult:
+    """Create the pull request's clone of production unless it exists (idempotent), then grant
+    `branch_role` (the branch deployment's role) its privileges on the clone only. Runs with
+    the platform's privileged identity in the pull-request workflow, never in the branch."""
     clone, production = _branch_clone(env)
     existed = clone in list_clones(session, production).values()
     session.execute(create_clone_sql(production, env.pull_request_id or ""))
+    for grant in branch_role_grants(clone, production, branch_role) if branch_role else []:
+        session.execute(grant)
     return CloneResult(clone, "already existed" if existed else "created")
 
 

@@ -17,6 +17,8 @@ import dagster as dg
 from platform_core.errors import ProductDeclarationError
 from platform_core.products.declaration import ProductDeclaration
 
+DBT_SOURCE = "dbt_project"  # BrokenDomain.source when the dbt project failed to parse
+
 
 @dataclass(frozen=True)
 class BrokenDomain:
@@ -74,6 +76,15 @@ def depend_on_product(ref: str, consumer: str, catalog: Catalog) -> dg.AssetKey:
             f"({broken.source}):\n    {_indent(broken.error)}",
             f"domain '{broken.domain}' must fix its declaration; tell its owners "
             f"({', '.join(broken.owners)}), or drop the input until it loads again",
+        )
+    dbt_broken = next((b for b in catalog.broken.values() if b.source == DBT_SOURCE), None)
+    if product is None and dbt_broken is not None:
+        raise ProductDeclarationError(
+            where,
+            f"depends on '{ref}', which is not declared while the dbt project fails to parse "
+            f"because of domain '{dbt_broken.domain}' (it may be one of its models)",
+            f"domain '{dbt_broken.domain}' must fix its dbt model; tell its owners "
+            f"({', '.join(dbt_broken.owners) or 'team:' + dbt_broken.domain})",
         )
     if product is None:
         close = difflib.get_close_matches(ref, list(catalog.products), n=1)

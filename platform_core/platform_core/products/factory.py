@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Union
 
 import dagster as dg
-import pandas as pd
 import pyarrow as pa
 
 from platform_core.environment import Environment, current_environment
@@ -33,6 +32,9 @@ from platform_core.products.declaration import (
     ProductDeclaration,
 )
 from platform_core.warehouse.base import Warehouse, WarehouseSession
+
+if TYPE_CHECKING:  # pandas costs ~1 s to import; only a run that returns a DataFrame needs it
+    import pandas as pd
 
 
 @dataclass
@@ -61,7 +63,7 @@ class ProductContext:
         return qualified(domain, name)
 
 
-ProductFunction = Callable[[ProductContext], str | pd.DataFrame | pa.Table]
+ProductFunction = Callable[[ProductContext], Union[str, "pd.DataFrame", pa.Table]]
 
 
 # Builds a product's asset itself (e.g. a stream landed by micro-batches rather than rebuilt):
@@ -86,7 +88,7 @@ def sql_product(name: str) -> Callable[[Callable[[ProductContext], str]], Produc
 
 def python_product(
     name: str,
-) -> Callable[[Callable[[ProductContext], pd.DataFrame | pa.Table]], ProductImplementation]:
+) -> Callable[[Callable[[ProductContext], "pd.DataFrame | pa.Table"]], ProductImplementation]:
     """Implement product `name` in Python, returning a pandas DataFrame or an Arrow table."""
     return lambda function: ProductImplementation(name, "python", function)
 
@@ -111,6 +113,8 @@ def automation_condition(product: ProductDeclaration) -> dg.AutomationCondition 
 def _to_arrow(value: object, product: ProductDeclaration) -> pa.Table:
     if isinstance(value, pa.Table):
         return value
+    import pandas as pd
+
     if isinstance(value, pd.DataFrame):
         return pa.Table.from_pandas(value, preserve_index=False)
     raise ProductDeclarationError(

@@ -21,6 +21,7 @@ import dagster as dg
 from platform_core.environment import current_environment
 from platform_core.monitoring import Alert, AlertKind, AlertRouter
 from platform_core.monitoring.storage import monitoring_warehouse
+from platform_core.tenancy.grants import build_tenant_grants_job
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
 from platform_core.tenancy.scheduling import (
     MAX_RETRIES,
@@ -29,11 +30,13 @@ from platform_core.tenancy.scheduling import (
     partition_changes,
     run_tags,
 )
+from platform_core.tenancy.session import TenantWarehouse, tenant_session
 from platform_core.tenancy.source import SYNCED_TABLES, SourceColumn
 from platform_core.tenancy.sync import (
-    compare_table,
     mark_validated,
     sync_tenant,
+    warehouse_fingerprint,
+    warehouse_schema,
 )
 from platform_core.warehouse.base import Warehouse
 
@@ -68,8 +71,7 @@ def _materialize(
     tables: Sequence[str],
     prefix: str,
 ):
-    with warehouse.session() as session:
-        report = sync_tenant(tenant, tenant_source_url(tenant), session, tables)
+    report = sync_tenant(tenant, tenant_source_url(tenant), warehouse, tables)
     if report.extra_source_tables:
         context.log.warning(
             f"Tenant '{tenant.id}' has tables not synced: {report.extra_source_tables}"
@@ -129,6 +131,12 @@ def _recorded_source(
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
+def platform_side(warehouse: Warehouse) -> Warehouse:
+    """The platform's warehouse behind a tenant location's `TenantWarehouse`: platform code
+    (sync orchestration, control table) uses it; the tenant's own assets never get it."""
+    return warehouse.warehouse if isinstance(warehouse, TenantWarehouse) else warehouse
+
+
 def evaluate_sync_check(
     check: str,
     warehouse: Warehouse,
@@ -136,40 +144,51 @@ def evaluate_sync_check(
     table: str,
     recorded: dict[str, object],
 ) -> dg.AssetCheckResult:
-    """Compare the warehouse copy now with the source snapshot the sync recorded."""
+    """Compare the warehouse copy now with the source snapshot the sync recorded.
+
+    Each check measures only its own property: the MD5 pass over every row is the expensive
+    one, and only checksum_match needs it.
+    """
     source_schema: dict[str, str] = json.loads(str(recorded["source_schema"]))
+    source_rows, source_checksum = (
+        int(str(recorded["source_rows"])),
+        str(recorded["source_checksum"]),
+    )
     columns = [SourceColumn(n, "", t, None, None) for n, t in source_schema.items()]
     schema = f"tenant_{tenant_id}"
-    with warehouse.session() as session:
-        result = compare_table(
-            session,
-            schema,
-            table,
-            columns,
-            int(str(recorded["source_rows"])),
-            str(recorded["source_checksum"]),
-        )
-        problem = {
-            "row_count_match": result.source_rows != result.target_rows,
-            "checksum_match": result.source_checksum != result.target_checksum,
-            "schema_match": result.source_schema != result.target_schema,
-        }[check]
-        if problem:
-            # Block everything downstream of this tenant only: the governed entry point
-            # (platform/tenant_*) reads validated tenants alone.
-            mark_validated(session, tenant_id, False)
+    with tenant_session(tenant_id, warehouse) as session:
+        metadata: dict[str, Any]
+        if check == "schema_match":
+            target_schema = warehouse_schema(session, schema, table)
+            problem = target_schema != source_schema
+            detail = f"schema: source {source_schema}, warehouse {target_schema}"
+            metadata = {"source_schema": json.dumps(source_schema),
+                        "warehouse_schema": json.dumps(target_schema)}  # fmt: skip
+        elif check == "row_count_match":
+            target_rows = session.row_count(schema, table)
+            problem = target_rows != source_rows
+            detail = f"rows: source {source_rows}, warehouse {target_rows}"
+            metadata = {"source_rows": source_rows, "warehouse_rows": target_rows}
+        elif check == "checksum_match":
+            target_rows, target_checksum = warehouse_fingerprint(session, schema, table, columns)
+            problem = target_checksum != source_checksum
+            detail = f"md5: source {source_checksum}, warehouse {target_checksum}"
+            metadata = {"source_rows": source_rows, "warehouse_rows": target_rows,
+                        "source_checksum": source_checksum,
+                        "warehouse_checksum": target_checksum}  # fmt: skip
+        else:
+            raise ValueError(f"Unknown tenant sync check '{check}'. Fix: one of {list(CHECKS)}.")
+    if problem:
+        # Block everything downstream of this tenant only: the governed entry point
+        # (platform/tenant_*) reads validated tenants alone. The control table is the
+        # platform's, so the platform session writes it.
+        with platform_side(warehouse).session() as platform:
+            mark_validated(platform, tenant_id, False)
     return dg.AssetCheckResult(
         passed=not problem,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{schema}.{table}: " + ("; ".join(result.problems) if problem else "matches source")
-        ),
-        metadata={
-            "source_rows": result.source_rows,
-            "warehouse_rows": result.target_rows,
-            "source_checksum": result.source_checksum,
-            "warehouse_checksum": result.target_checksum,
-        },
+        description=f"{schema}.{table}: " + (detail if problem else "matches source"),
+        metadata=metadata,
     )
 
 
@@ -336,10 +355,14 @@ def tenant_sync_definitions(
         partitions_def=TENANTS,
         description="Sync one tenant's database (one partition per tenant).",
     )
+    # Production only: tenant roles and grants (locally each tenant is its own DuckDB file;
+    # a branch's identity cannot grant anything).
+    env = current_environment()
+    grants = [] if env.is_local or env.is_branch else [build_tenant_grants_job(registry_file)]
     return dg.Definitions(
         assets=[assets],
         asset_checks=build_sync_checks(tables),
-        jobs=[job],
+        jobs=[job, *grants],
         sensors=[
             build_registry_sensor(registry_file),
             build_cron_sensor(registry_file, job),
@@ -358,7 +381,9 @@ def dedicated_tenant_definitions(
 
     Same sync, checks and alerts as the shared location, unpartitioned, keyed
     `tenant_<id>/<table>`, on the tenant's own cron and time zone; `custom_assets` add the
-    tenant's own logic downstream. The registry entry must say `isolation: dedicated_location`
+    tenant's own logic downstream. Its `warehouse` resource is a `TenantWarehouse` (set by
+    `platform_core.definitions.build_dedicated_tenant_definitions`): every session it opens is
+    `tenant_session(tenant_id)`. The registry entry must say `isolation: dedicated_location`
     (the shared location then leaves the tenant out).
     """
     tenant = load_registry(registry_file).get(tenant_id)
@@ -381,7 +406,7 @@ def dedicated_tenant_definitions(
     )
     def sync_dedicated(context: dg.AssetExecutionContext, warehouse: Warehouse):
         current = load_registry(registry_file).get(tenant_id)
-        yield from _materialize(context, warehouse, current, tables, prefix)
+        yield from _materialize(context, platform_side(warehouse), current, tables, prefix)
 
     job = dg.define_asset_job(
         f"{prefix}_sync_job",

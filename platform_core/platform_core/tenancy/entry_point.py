@@ -3,6 +3,10 @@
 Downstream domains never list tenant schemas: they read platform/tenant_* products, which this
 builds from the `tenancy.synced` control table, adding the `tenant_id` column. A tenant whose
 last sync or checks failed validation is left out, so its problem blocks only its own rows.
+
+This runs under the platform's session. Locally each tenant's data is its own DuckDB file,
+attached here READ_ONLY (the union can read a tenant store, never change it); on Snowflake the
+platform role has SELECT on every tenant schema (see `isolation.tenant_grants_plan`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from platform_core.errors import ConfigurationError
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.tenancy.sync import CONTROL_SCHEMA, CONTROL_TABLE
 from platform_core.warehouse.base import WarehouseSession
+from platform_core.warehouse.duckdb import DuckDBSession
 
 
 def validated_tenants(session: WarehouseSession) -> list[tuple[str, str]]:
@@ -34,11 +39,25 @@ def all_tenants_sql(session: WarehouseSession, table: str, columns: Sequence[str
             f"No tenant has a validated copy of '{table}' yet. Fix: run the tenant_sync location "
             "(`meshctl materialize` runs it first) and look at its failed checks."
         )
+    duckdb = isinstance(session, DuckDBSession)
+    if duckdb:
+        try:
+            session.attach_read_only([schema for _, schema in tenants])
+        except FileNotFoundError as missing:
+            raise ConfigurationError(
+                f"The control table lists a validated tenant whose store {missing} is missing. "
+                "Fix: re-run that tenant's partition of tenant_sync."
+            ) from None
     selects = []
     for tenant_id, schema in tenants:
         projected = ", ".join(
             f"'{tenant_id}' as tenant_id" if c == "tenant_id" else safe_identifier(c, "column")
             for c in columns
         )
-        selects.append(f"select {projected} from {qualified(schema, table)}")
+        name = (
+            f"{schema}.main.{safe_identifier(table, 'table')}"
+            if duckdb
+            else qualified(schema, table)
+        )
+        selects.append(f"select {projected} from {name}")
     return "\nunion all\n".join(selects)

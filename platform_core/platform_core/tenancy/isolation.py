@@ -1,81 +1,174 @@
-"""Tenant isolation in the warehouse: a tenant's run touches its own schema and nothing else.
+"""Tenant isolation: what a tenant's session may run, and the Snowflake grants that enforce it.
 
-- DuckDB (local) has no roles, so a tenant's run gets a `TenantScopedSession`: any SQL naming
-  another tenant's schema is refused before it runs.
-- Snowflake: one role per tenant owning only its schema (`snowflake_isolation_ddl`); the
-  tenant's run uses that role, so the server itself refuses other schemas.
-- Sources: each tenant database belongs to its own PostgreSQL role and CONNECT is revoked from
-  PUBLIC (`mesh_tooling.sample.tenant_databases`), so one tenant's credentials cannot open another's.
+The boundary is the engine (see `platform_core.tenancy.session`): locally each tenant's data is
+its own DuckDB file opened with external access off, extensions off and configuration locked;
+on Snowflake each tenant's runs connect with a role that owns only its schema. This module is
+the second layer, a parser over every statement of a tenant session (`TenantStatementGuard`),
+and the grants plan that gives each tenant its role (`tenant_grants_plan`).
+Sources: each tenant database belongs to its own PostgreSQL role and CONNECT is revoked from
+PUBLIC (`mesh_tooling.sample.tenant_databases`).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from dataclasses import dataclass
 
-import pyarrow as pa
+from sqlglot import exp
 
 from platform_core.errors import MeshError
 from platform_core.identifiers import safe_identifier
-from platform_core.warehouse.base import ColumnInfo, WarehouseSession
-
-# A schema reference: `tenant_x.table`, or 'tenant_x' as a literal (information_schema lookups).
-_TENANT_SCHEMA = re.compile(
-    r"""(?:\btenant_([a-z0-9_]+)"?\s*\.)|(?:'tenant_([a-z0-9_]+)')""", re.IGNORECASE
+from platform_core.warehouse.sql_guard import (
+    Refusal,
+    cte_names,
+    first_refusal,
+    plain_name,
+    table_references,
+    value_table_function,
 )
+
+# Statement kinds a tenant's code needs: queries, DML, tables and views in its own store.
+_ALLOWED = (
+    exp.Query,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+)
+_OBJECT_KINDS = {"TABLE", "VIEW"}
+_SYSTEM_NAME_PREFIXES = ("duckdb_", "pragma_", "sqlite_", "pg_")
 
 
 class CrossTenantAccessRefused(MeshError):
-    """A tenant's run addressed another tenant's schema."""
+    """A tenant's session was sent SQL that could leave the tenant's own store."""
 
 
-class TenantScopedSession(WarehouseSession):
-    """Wraps a warehouse session so one tenant's run cannot read or write another's schema."""
+@dataclass(frozen=True)
+class TenantStatementGuard:
+    """Refuses any statement not provably inside tenant `tenant_id`'s own store.
 
-    def __init__(self, inner: WarehouseSession, tenant_id: str) -> None:
-        self.inner = inner
-        self.tenant_id = safe_identifier(tenant_id, "tenant id")
+    DuckDB: the store is the catalog `tenant_<id>` (tables in its `main` schema, written
+    `tenant_<id>.<table>`). Snowflake: the schema `tenant_<id>` of the session's database.
+    """
 
-    def _guard(self, text: str) -> None:
-        named = {(dotted or quoted).lower() for dotted, quoted in _TENANT_SCHEMA.findall(text)}
-        others = sorted(named - {self.tenant_id})
-        if others:
+    tenant_id: str
+    dialect: str  # "duckdb" or "snowflake"
+    database: str | None = None  # Snowflake: the session's database
+
+    @property
+    def schema(self) -> str:
+        return f"tenant_{self.tenant_id}"
+
+    def check(self, sql: str) -> None:
+        refusal = first_refusal(sql, self.dialect, self._statement)
+        if refusal is not None:
             raise CrossTenantAccessRefused(
-                f"Tenant '{self.tenant_id}': refused SQL naming the schema of tenant(s) "
-                f"{others}: {text[:160]!r}. Fix: a tenant's run may only use schema "
-                f"tenant_{self.tenant_id}; cross-tenant data goes through platform/tenant_*."
+                f"Tenant '{self.tenant_id}': refused ({refusal.rule}): {refusal.detail}. "
+                f"SQL: {sql[:160]!r}. Fix: {refusal.fix}; a tenant's session reaches only "
+                f"{self.schema}, and cross-tenant data goes through platform/tenant_*."
             )
 
-    def ensure_schema(self, schema: str) -> None:
-        self._guard(f"'{schema}'")
-        self.inner.ensure_schema(schema)
+    def _statement(self, statement: exp.Expression) -> Refusal | None:
+        kind = str(statement.args.get("kind") or "").upper()
+        allowed = isinstance(statement, _ALLOWED) or (
+            isinstance(statement, exp.Create | exp.Drop | exp.Alter) and kind in _OBJECT_KINDS
+        )
+        if not allowed:
+            return Refusal(
+                "statement kind not allowed",
+                f"{type(statement).__name__.upper()} {kind}".strip(),
+                "use SELECT, INSERT, UPDATE, DELETE, CREATE/DROP/ALTER TABLE or VIEW",
+            )
+        ctes = cte_names(statement)
+        for table in table_references(statement):
+            refusal = self._table(table, ctes)
+            if refusal is not None:
+                return refusal
+        return None
 
-    def execute(self, sql: str) -> None:
-        self._guard(sql)
-        self.inner.execute(sql)
+    def _table(self, table: exp.Table, ctes: set[str]) -> Refusal | None:
+        if value_table_function(table):
+            return None
+        if not isinstance(table.this, exp.Identifier):
+            return Refusal(
+                "table function",
+                table.sql(dialect=self.dialect)[:60],
+                "read tables of your own schema by name",
+            )
+        name, db, catalog = table.name, table.db, table.catalog
+        written = ".".join(p for p in (catalog, db, name) if p)
+        if not all(plain_name(p) for p in (catalog, db, name) if p):
+            return Refusal(
+                "name is not a plain identifier (a file path or quoted name)",
+                repr(written),
+                f"write {self.schema}.<table>",
+            )
+        catalog, db, name = catalog.lower(), db.lower(), name.lower()
+        outside = Refusal(
+            "name outside the tenant's own store", written, f"write {self.schema}.<table>"
+        )
+        if self.dialect == "duckdb":
+            if catalog and (catalog != self.schema or db != "main"):
+                return outside
+            if not catalog and db not in {"", "main", self.schema}:
+                return outside
+            if not db and name.startswith(_SYSTEM_NAME_PREFIXES) and name not in ctes:
+                return Refusal("catalog view", written, f"list {self.schema} by its own tables")
+            return None
+        if catalog and catalog != (self.database or "").lower():
+            return outside
+        if db != self.schema and not (not db and name in ctes):
+            return outside
+        return None
 
-    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        self._guard(sql)
-        return self.inner.fetch(sql)
 
-    def write_arrow(self, schema: str, table: str, data: pa.Table) -> None:
-        self._guard(f"{schema}.{table} '{schema}'")
-        self.inner.write_arrow(schema, table, data)
-
-    def columns(self, schema: str, table: str) -> list[ColumnInfo]:
-        self._guard(f"{schema}.{table} '{schema}'")
-        return self.inner.columns(schema, table)
+def tenant_role(tenant_id: str) -> str:
+    """The Snowflake role a tenant's runs connect with; it owns the tenant's schema only."""
+    return f"TENANT_{safe_identifier(tenant_id, 'tenant id').upper()}_SYNC"
 
 
-def snowflake_isolation_ddl(tenant_id: str, database: str) -> list[str]:
-    """Statements giving tenant `tenant_id` a role that owns only its schema in `database`."""
-    tenant = safe_identifier(tenant_id, "tenant id")
-    database = safe_identifier(database.lower(), "database")
-    role, schema = f"tenant_{tenant}_sync", f"{database}.tenant_{tenant}"
-    return [
-        f"create role if not exists {role}",
-        f"grant usage on database {database} to role {role}",
-        f"create schema if not exists {schema}",
-        f"grant ownership on schema {schema} to role {role} copy current grants",
-        f"grant usage, create table on schema {schema} to role {role}",
-    ]
+@dataclass(frozen=True)
+class GrantStatement:
+    """One statement of the grants plan and the role that must run it."""
+
+    run_as: str
+    sql: str
+
+
+def tenant_grants_plan(
+    tenant_ids: list[str],
+    database: str,
+    *,
+    admin_role: str,
+    platform_role: str,
+    sync_user: str,
+    warehouse: str | None = None,
+) -> list[GrantStatement]:
+    """Idempotent statements (`if not exists`, grants) giving each tenant a role owning only its
+    schema; the platform role may read every tenant schema (for the union) and the sync user
+    may assume each tenant role (the tenant's runs connect with it)."""
+    db = safe_identifier(database.lower(), "database").upper()
+    platform = safe_identifier(platform_role.lower(), "platform role").upper()
+    user = safe_identifier(sync_user.lower(), "sync user").upper()
+    plan = [GrantStatement(admin_role, f"create role if not exists {platform}")]
+    plan.append(GrantStatement(admin_role, f"grant usage on database {db} to role {platform}"))
+    for tenant_id in sorted(set(tenant_ids)):
+        role, schema = tenant_role(tenant_id), f"{db}.TENANT_{tenant_id.upper()}"
+        statements = [
+            f"create role if not exists {role}",
+            f"grant role {role} to user {user}",
+            f"grant usage on database {db} to role {role}",
+            f"create schema if not exists {schema}",
+            f"grant ownership on schema {schema} to role {role} copy current grants",
+            f"grant usage on schema {schema} to role {platform}",
+            f"grant select on all tables in schema {schema} to role {platform}",
+            f"grant select on future tables in schema {schema} to role {platform}",
+        ]
+        if warehouse:
+            wh = safe_identifier(warehouse.lower(), "warehouse").upper()
+            statements.insert(3, f"grant usage on warehouse {wh} to role {role}")
+        plan.extend(GrantStatement(admin_role, sql) for sql in statements)
+    return plan

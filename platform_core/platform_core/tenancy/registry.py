@@ -30,15 +30,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from platform_core.errors import ConfigurationError
+from platform_core.errors import ConfigurationError, scrub
 from platform_core.identifiers import IDENTIFIER
 from platform_core.products.declaration import parse_duration
 
 REGISTRY_URL_VAR = "MESH_TENANT_REGISTRY_URL"
-_ENV_VAR_NAME = r"^[A-Z][A-Z0-9_]*$"
-_OWNER = r"^(team:[a-z][a-z0-9_\-]*|[^@\s]+@[^@\s]+\.[a-z]{2,})$"
+_ENV_VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+_OWNER = re.compile(r"team:[a-z][a-z0-9_\-]*|[^@\s]+@[^@\s]+\.[a-z]{2,}")
+
+
+def source_env_name(tenant_id: str) -> str:
+    """The one variable a tenant's database URL may come from: TENANT_<ID>_DB_URL. A fixed name
+    per tenant means no entry can point at another tenant's database or at any other secret
+    (a Snowflake password, say), whose value a driver error would then repeat."""
+    return f"TENANT_{tenant_id.upper()}_DB_URL"
 
 
 class IsolationMode(StrEnum):
@@ -75,8 +82,8 @@ class TenantEntry(_Strict):
     id: str = Field(description="Reaches SQL as schema tenant_<id>: [a-z][a-z0-9_]*.")
     name: str = Field(min_length=1)
     source_env: str = Field(
-        pattern=_ENV_VAR_NAME,
-        description="NAME of the environment variable (or secret) holding the database URL.",
+        description="NAME of the variable (or secret) holding the database URL: "
+        "TENANT_<ID>_DB_URL.",
     )
     cron: str = "0 3 * * *"
     timezone: str = "UTC"
@@ -89,10 +96,27 @@ class TenantEntry(_Strict):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not IDENTIFIER.match(value) or len(value) > 40:
+        if not IDENTIFIER.fullmatch(value) or len(value) > 40:
             raise ValueError(
                 f"{value!r} is not a tenant id: ids reach SQL, so only lower-case letters, digits "
                 "and underscores, starting with a letter, at most 40 characters"
+            )
+        return value
+
+    @field_validator("source_env")
+    @classmethod
+    def _source_env(cls, value: str, info: ValidationInfo) -> str:
+        if not _ENV_VAR_NAME.fullmatch(value):
+            raise ValueError(
+                "is not the name of an environment variable; give the NAME of a variable "
+                "(TENANT_<ID>_DB_URL), never the URL or a password"
+            )
+        tenant_id = info.data.get("id")  # validated before source_env (declared first)
+        if tenant_id is not None and value != source_env_name(tenant_id):
+            raise ValueError(
+                f"{value} is not this tenant's variable: a tenant's database URL comes only "
+                f"from {source_env_name(tenant_id)}, so no entry can name another tenant's "
+                "database or any other secret"
             )
         return value
 
@@ -115,7 +139,7 @@ class TenantEntry(_Strict):
     @field_validator("owners")
     @classmethod
     def _owners(cls, value: list[str]) -> list[str]:
-        bad = [o for o in value if not re.match(_OWNER, o)]
+        bad = [o for o in value if not _OWNER.fullmatch(o)]
         if bad:
             raise ValueError(f"owners {bad} must be 'team:<name>' or an e-mail address")
         return value
@@ -171,8 +195,6 @@ _FIXES = {
     "extra_forbidden": "remove it, or check its spelling (fields: "
     + ", ".join(TenantEntry.model_fields)
     + ")",
-    "string_pattern_mismatch": "give the NAME of an environment variable (e.g. TENANT_ACME_DB_URL), "
-    "never the URL or a password",
 }
 
 
@@ -204,8 +226,11 @@ def validate_entries(
     """Validate entries one by one; bad ones become problems, good ones tenants."""
     environ = os.environ if environ is None else environ
     valid: list[TenantEntry] = []
-    problems: list[RegistryProblem] = []
+    problems = _duplicates(source, raw_entries)
+    duplicated = {p.tenant for p in problems}
     for index, raw in enumerate(raw_entries):
+        if _raw_key(raw, "id") in duplicated:
+            continue  # every entry with a duplicated id is skipped, valid or not
         entry, entry_problems = _entry_problems(source, index, raw)
         problems.extend(entry_problems)
         if entry is None:
@@ -223,21 +248,43 @@ def validate_entries(
             )
             continue
         valid.append(entry)
-    counts: dict[str, int] = {}
-    for entry in valid:
-        counts[entry.id] = counts.get(entry.id, 0) + 1
-    for tenant_id in sorted(i for i, n in counts.items() if n > 1):
-        problems.append(
-            RegistryProblem(
-                source,
-                tenant_id,
-                "id",
-                f"appears {counts[tenant_id]} times; every entry with this id was skipped",
-                "keep exactly one entry per tenant id",
-            )
-        )
-    kept = tuple(e for e in valid if counts[e.id] == 1)
-    return Registry(source, kept, tuple(problems))
+    return Registry(source, tuple(valid), tuple(problems))
+
+
+def _raw_key(raw: Any, key: str) -> str | None:
+    """An entry's raw value for `key`, normalised (stripped, lower-case) for duplicate checks:
+    'acme' and 'acme\n' or 'ACME' are the same tenant to a person reading the file."""
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _duplicates(source: str, raw_entries: Sequence[Any]) -> list[RegistryProblem]:
+    """Duplicated ids and shared source_env variables, found on the raw entries BEFORE
+    validation: an invalid first entry must not let a second one with its id through."""
+    problems = []
+    for key, fix in (
+        ("id", "keep exactly one entry per tenant id"),
+        ("source_env", "give every tenant its own variable, TENANT_<ID>_DB_URL"),
+    ):
+        counts: dict[str, int] = {}
+        owners: dict[str, list[str]] = {}
+        for raw in raw_entries:
+            value = _raw_key(raw, key)
+            if value:
+                counts[value] = counts.get(value, 0) + 1
+                owners.setdefault(value, []).append(_raw_key(raw, "id") or "?")
+        for value in sorted(v for v, n in counts.items() if n > 1):
+            for tenant in sorted(set(owners[value])) if key == "source_env" else [value]:
+                problems.append(
+                    RegistryProblem(
+                        source,
+                        tenant,
+                        key,
+                        f"{value!r} appears {counts[value]} times; every entry with it was skipped",
+                        fix,
+                    )
+                )
+    return problems
 
 
 def load_registry_file(path: Path, environ: Mapping[str, str] | None = None) -> Registry:
@@ -303,9 +350,16 @@ def load_registry_table(url: str, environ: Mapping[str, str] | None = None) -> R
     """Read the `tenant_registry` table (is_active is `enabled`) with the same validation."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    with adbc.connect(url) as connection, connection.cursor() as cursor:
-        cursor.execute(_REGISTRY_SELECT)
-        rows = cursor.fetchall()
+    try:
+        with adbc.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute(_REGISTRY_SELECT)
+            rows = cursor.fetchall()
+    except Exception as exc:  # the driver's message may repeat the URL and its password
+        raise ConfigurationError(
+            f"{REGISTRY_URL_VAR}: the tenant registry table cannot be read "
+            f"({scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, url)}). "
+            f"Fix: check the database in {REGISTRY_URL_VAR} and that tenant_registry exists."
+        ) from None
     source = "postgres table tenant_registry"
     return validate_entries(source, [_row_to_entry(r) for r in rows], environ)
 

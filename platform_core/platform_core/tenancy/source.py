@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from platform_core.errors import ConfigurationError
+from platform_core.errors import ConfigurationError, scrub
 from platform_core.identifiers import safe_identifier
 
 # PostgreSQL information_schema type names -> the contract vocabulary (platform_core.warehouse).
@@ -62,6 +62,7 @@ def pg_logical_type(data_type: str, scale: int | None) -> str:
 
 @contextmanager
 def connect(url: str, tenant_id: str) -> Iterator[Any]:
+    """A connection whose transaction reads one REPEATABLE READ snapshot of the database."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc
 
@@ -69,11 +70,17 @@ def connect(url: str, tenant_id: str) -> Iterator[Any]:
         connection = adbc.connect(url)
     except adbc_driver_manager.Error as exc:
         raise SourceUnavailable(
-            f"Tenant '{tenant_id}': its database is unreachable ({str(exc).splitlines()[0]}). "
+            f"Tenant '{tenant_id}': its database is unreachable "
+            f"({scrub(str(exc).splitlines()[0], url)}). "
             "Fix: check the server and the URL in the tenant's source_env variable; once it is "
             "back, backfill the tenant's failed partitions."
         ) from None
     try:
+        # One snapshot for rows, counts and checksums. ADBC (autocommit off) has already begun
+        # the transaction, so a session default would only apply to the *next* one: set this
+        # transaction's level before its first query.
+        with connection.cursor() as cursor:
+            cursor.execute("set transaction isolation level repeatable read")
         yield connection
     finally:
         connection.close()

@@ -7,8 +7,12 @@ validation rolls back; a killed process never commits. Either way readers keep t
 complete copy. The source is read in one REPEATABLE READ transaction, so counts, checksums and
 rows describe the same snapshot.
 
-`tenancy.synced` (one row per tenant, written in the same transaction) is the control table
-the governed entry point (platform/tenant_*) reads: only validated tenants are visible there.
+The tenant's tables are written through `tenant_session` only (locally the tenant's own
+DuckDB file). `tenancy.synced` (one row per tenant) is the platform's control table, in the
+platform's warehouse, which no tenant session can reach: the governed entry point
+(platform/tenant_*) reads it, so only validated tenants are visible there. It is written after
+the tenant's copy committed; a process killed in between leaves the previous row, which still
+describes a validated copy.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import pyarrow as pa
 
 from platform_core.errors import MeshError
 from platform_core.identifiers import qualified, safe_identifier
-from platform_core.tenancy.isolation import TenantScopedSession
 from platform_core.tenancy.registry import TenantEntry
+from platform_core.tenancy.session import TenantSession, tenant_session
 from platform_core.tenancy.source import (
     DECIMAL_CHECKSUM_SCALE,
     SourceColumn,
@@ -35,7 +39,8 @@ from platform_core.tenancy.source import (
     source_fingerprint,
     source_tables,
 )
-from platform_core.warehouse.base import WarehouseSession
+from platform_core.warehouse.base import Warehouse, WarehouseSession
+from platform_core.warehouse.duckdb import DuckDBWarehouse
 
 CONTROL_SCHEMA = "tenancy"  # not tenant_<x>: no tenant id can collide with it
 CONTROL_TABLE = "synced"
@@ -100,7 +105,9 @@ def _row_text_duckdb(columns: Sequence[SourceColumn]) -> str:
 def _is_duckdb(session: WarehouseSession) -> bool:
     from platform_core.warehouse.duckdb import DuckDBSession
 
-    return isinstance(getattr(session, "inner", session), DuckDBSession)
+    if isinstance(session, TenantSession):
+        return session.is_duckdb
+    return isinstance(session, DuckDBSession)
 
 
 def _render(value: object, logical: str) -> str:
@@ -204,14 +211,14 @@ def _record(session: WarehouseSession, tenant: TenantEntry, tables: Sequence[str
 def sync_tenant(
     tenant: TenantEntry,
     source_url: str,
-    session: WarehouseSession,
+    warehouse: Warehouse,
     tables: Sequence[str],
     *,
-    after_table: Callable[[str], None] | None = None,
+    after_table: Callable[[str, TenantSession], None] | None = None,
 ) -> SyncReport:
-    """Copy `tables` of the tenant's database into schema tenant_<id>, validated, atomically."""
+    """Copy `tables` of the tenant's database into its own store (schema tenant_<id>),
+    validated, atomically; then record it in the platform's control table."""
     started = time.perf_counter()
-    scoped = TenantScopedSession(session, tenant.id)
     report = SyncReport(tenant.id, tenant.schema)
     with connect(source_url, tenant.id) as source:
         with source.cursor() as cursor:  # one snapshot for rows, counts and checksums
@@ -226,10 +233,16 @@ def sync_tenant(
                 "Fix: restore them, or remove them from the synced tables of tenant_sync."
             )
         report.extra_source_tables = sorted(set(present) - set(tables))
-        if _is_duckdb(session):
-            _load_in_transaction(scoped, source, tenant, tables, report, after_table)
-        else:
-            _load_staged_then_swap(scoped, source, tenant, tables, report, after_table)
+        if not isinstance(warehouse, DuckDBWarehouse):
+            with warehouse.session() as platform:  # the platform owns schema creation
+                platform.ensure_schema(tenant.schema)
+        with tenant_session(tenant.id, warehouse) as scoped:
+            if scoped.is_duckdb:
+                _load_in_transaction(scoped, source, tenant, tables, report, after_table)
+            else:
+                _load_staged_then_swap(scoped, source, tenant, tables, report, after_table)
+    with warehouse.session() as platform:
+        _record(platform, tenant, tables, report.rows)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -239,7 +252,7 @@ def _copy_and_compare(scoped, source, tenant, table, target_table, report, after
     data: pa.Table = read_table(source, table, columns)
     scoped.write_arrow(tenant.schema, target_table, data)
     if after_table is not None:
-        after_table(table)
+        after_table(table, scoped)
     rows, checksum = source_fingerprint(source, table, columns)
     result = compare_table(scoped, tenant.schema, target_table, columns, rows, checksum)
     report.tables[table] = replace(result, table=table)
@@ -263,7 +276,6 @@ def _load_in_transaction(scoped, source, tenant, tables, report, after_table) ->
         for table in tables:
             _copy_and_compare(scoped, source, tenant, table, table, report, after_table)
         _raise_on_problems(tenant, report)
-        _record(scoped, tenant, tables, report.rows)
         scoped.execute("commit")
     except BaseException:
         scoped.execute("rollback")
@@ -284,7 +296,6 @@ def _load_staged_then_swap(scoped, source, tenant, tables, report, after_table) 
                 f"create or replace table {qualified(tenant.schema, table)} "
                 f"clone {qualified(tenant.schema, staging)}"
             )
-        _record(scoped, tenant, tables, report.rows)
     finally:
         for staging in staged:
             scoped.execute(f"drop table if exists {qualified(tenant.schema, staging)}")

@@ -1,4 +1,5 @@
-"""The local warehouse: one DuckDB file shared by every code location, a schema per domain."""
+"""The local warehouse: one DuckDB file shared by every code location, a schema per domain,
+and next to it one locked DuckDB file per tenant (`tenants/tenant_<id>.duckdb`)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,32 @@ from pydantic import Field
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession, columns_from_rows
 
+# A tenant store is opened with these, then `lock_configuration` (set last) freezes them: SQL
+# in the session cannot open any other file (ATTACH, read_*, COPY, EXPORT), load extensions,
+# scan Python objects of the process, or change a setting back.
+LOCKED_STORE_CONFIG = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,
+}
+TENANT_STORES = "tenants"
+
+
+def tenant_store_dir(warehouse_path: str | Path) -> Path:
+    """Where the tenant stores of the warehouse at `warehouse_path` live (next to it)."""
+    return Path(warehouse_path).parent / TENANT_STORES
+
+
+def tenant_store_path(warehouse_path: str | Path, store: str) -> Path:
+    return tenant_store_dir(warehouse_path) / f"{safe_identifier(store, 'store')}.duckdb"
+
 
 class DuckDBSession(WarehouseSession):
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str | None = None) -> None:
         self.connection = connection
+        self.path = path
 
     def execute(self, sql: str) -> None:
         self.connection.execute(sql)
@@ -37,10 +60,62 @@ class DuckDBSession(WarehouseSession):
             self.connection.unregister("_incoming_arrow")
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
+        # duckdb_columns() directly: the information_schema view over it costs ~3x as much,
+        # and every check and sync step asks.
+        rows = self.connection.execute(
+            "select column_name, data_type, numeric_scale from duckdb_columns() "
+            "where database_name = current_database() and schema_name = ? and table_name = ? "
+            "order by column_index",
+            [safe_identifier(schema, "schema"), safe_identifier(table, "table")],
+        ).fetchall()
+        return columns_from_rows(rows)
+
+    def attach_read_only(self, stores: list[str]) -> None:
+        """Attach tenant stores READ_ONLY (the governed union reads them, never writes)."""
+        if self.path is None:
+            raise ValueError("attach_read_only needs the session's warehouse path")
+        for store in stores:
+            path = tenant_store_path(self.path, store)
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            literal = str(path).replace("'", "''")
+            self.connection.execute(f"attach if not exists '{literal}' as {store} (read_only)")
+
+
+class DuckDBStoreSession(DuckDBSession):
+    """A session on one locked single-schema store: the catalog `store` is the schema, its
+    tables live in `main` and are written `<store>.<table>` (a schema of that name inside would
+    make every such name ambiguous, so none is ever created)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, store: str) -> None:
+        super().__init__(connection)
+        self.store = store
+
+    def _own(self, schema: str) -> None:
+        if schema != self.store:
+            raise PermissionError(f"store {self.store} holds schema {self.store} only")
+
+    def ensure_schema(self, schema: str) -> None:
+        self._own(schema)
+
+    def write_arrow(self, schema: str, table: str, data: pa.Table) -> None:
+        self._own(schema)
+        self.connection.register("_incoming_arrow", data)
+        try:
+            self.connection.execute(
+                f"create or replace table {self.store}.main.{safe_identifier(table, 'table')} "
+                "as select * from _incoming_arrow"
+            )
+        finally:
+            self.connection.unregister("_incoming_arrow")
+
+    def columns(self, schema: str, table: str) -> list[ColumnInfo]:
+        self._own(schema)
         rows = self.connection.execute(
             "select column_name, data_type, numeric_scale from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [safe_identifier(schema, "schema"), safe_identifier(table, "table")],
+            "where table_catalog = ? and table_schema = 'main' and table_name = ? "
+            "order by ordinal_position",
+            [self.store, safe_identifier(table, "table")],
         ).fetchall()
         return columns_from_rows(rows)
 
@@ -66,6 +141,18 @@ class DuckDBWarehouse(Warehouse):
             # dagster-duckdb closes only on success; a failing asset would otherwise keep the
             # file open read-write in this process (and locked for every other process).
             try:
-                yield DuckDBSession(connection)
+                yield DuckDBSession(connection, self.path)
             finally:
                 connection.close()
+
+    @contextmanager
+    def store_session(self, store: str) -> Iterator[DuckDBStoreSession]:
+        """The one way to open a tenant store for writing: locked before any SQL runs."""
+        path = tenant_store_path(self.path, store)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(str(path), config=LOCKED_STORE_CONFIG)
+        try:
+            connection.execute("set lock_configuration = true")
+            yield DuckDBStoreSession(connection, store)
+        finally:
+            connection.close()

@@ -6,7 +6,6 @@ development never pays for it.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,38 +18,37 @@ from pydantic import Field
 from platform_core.environment import BranchWriteRefused, current_environment
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession, columns_from_rows
+from platform_core.warehouse.branch_guard import BranchStatementGuard
 from platform_core.warehouse.types import snowflake_type
 
 
 class SnowflakeSession(WarehouseSession):
-    def __init__(self, connection: Any, database: str, forbidden_database: str | None) -> None:
+    """One connection. In a branch deployment every statement given to `execute`/`fetch` is
+    parsed first (`BranchStatementGuard`); the session's own statements (bulk loads, catalog
+    lookups) are built from validated names only and never leave the session's database."""
+
+    def __init__(self, connection: Any, database: str, guard: BranchStatementGuard | None) -> None:
         self.connection = connection
         self.database = database
-        self._forbidden = (
-            re.compile(
-                rf'(?<![A-Za-z0-9_$"])("?){re.escape(forbidden_database)}\1\s*\.', re.IGNORECASE
-            )
-            if forbidden_database
-            else None
-        )
+        self.guard = guard
 
-    def _guard(self, sql: str) -> None:
-        if self._forbidden is not None and self._forbidden.search(sql):
-            raise BranchWriteRefused(
-                f"Branch deployment SQL names the production database: {sql[:200]!r}. "
-                f"Fix: use unqualified schema.table names; the session is bound to {self.database}."
-            )
-
-    def execute(self, sql: str) -> None:
-        self._guard(sql)
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql)
-
-    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        self._guard(sql)
+    def _run(self, sql: str) -> list[tuple[Any, ...]]:
         with self.connection.cursor() as cursor:
             cursor.execute(sql)
             return list(cursor.fetchall())
+
+    def execute(self, sql: str) -> None:
+        if self.guard is not None:
+            self.guard.check(sql)
+        self._run(sql)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.guard is not None:
+            self.guard.check(sql)
+        return self._run(sql)
+
+    def ensure_schema(self, schema: str) -> None:
+        self._run(f"create schema if not exists {safe_identifier(schema, 'schema')}")
 
     def literal(self, value: str | float | int | None) -> str:
         # Snowflake string literals treat a backslash as an escape character.
@@ -71,22 +69,22 @@ class SnowflakeSession(WarehouseSession):
         # Typed DDL from the Arrow schema, Snowflake's bulk path for Parquet (PUT to a stage,
         # COPY INTO by column name), then one statement replaces the target: readers never
         # see a half-loaded table, and a failed load leaves the previous copy in place.
-        self.execute(f"create or replace table {loading} ({columns})")
-        self.execute(f"create temporary stage if not exists {stage}")
+        self._run(f"create or replace table {loading} ({columns})")
+        self._run(f"create temporary stage if not exists {stage}")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"{table}.parquet"
             pq.write_table(data, path)
-            self.execute(f"put 'file://{path.as_posix()}' @{stage} overwrite = true")
-        self.execute(
+            self._run(f"put 'file://{path.as_posix()}' @{stage} overwrite = true")
+        self._run(
             f"copy into {loading} from @{stage} "
             "file_format = (type = parquet use_logical_type = true) "
             "match_by_column_name = case_insensitive purge = true"
         )
-        self.execute(f"create or replace table {target} as select * from {loading}")
-        self.execute(f"drop table if exists {loading}")
+        self._run(f"create or replace table {target} as select * from {loading}")
+        self._run(f"drop table if exists {loading}")
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
-        rows = self.fetch(
+        rows = self._run(
             "select column_name, data_type, numeric_scale from information_schema.columns "
             f"where table_schema = '{safe_identifier(schema, 'schema').upper()}' "
             f"and table_name = '{safe_identifier(table, 'table').upper()}' "
@@ -112,6 +110,12 @@ class SnowflakeWarehouse(Warehouse):
     protocol: str | None = None
     database_override: str | None = None
     query_tag: str | None = None
+    clone_admin: bool = Field(
+        default=False,
+        description="The privileged identity that creates/drops clones (see "
+        "warehouse.resources.clone_admin_warehouse); only it may open an account session in a "
+        "branch environment.",
+    )
 
     @property
     def kind(self) -> str:
@@ -122,26 +126,44 @@ class SnowflakeWarehouse(Warehouse):
         return (self.database_override or current_environment().warehouse_database).upper()
 
     @contextmanager
-    def session(self) -> Iterator[SnowflakeSession]:
+    def session(self, role: str | None = None) -> Iterator[SnowflakeSession]:
+        """A session on the environment's database, as this resource's role or `role` (a
+        tenant's runs pass the tenant's role)."""
         env = current_environment()
         env.assert_may_write(self.database)
-        with self._connect(self.database) as connection:
-            yield SnowflakeSession(connection, self.database, self._forbidden_database())
+        with self._connect(self.database, role) as connection:
+            yield SnowflakeSession(connection, self.database, self._branch_guard(self.database))
 
     @contextmanager
     def account_session(self) -> Iterator[SnowflakeSession]:
         """A session bound to no database, for account-level DDL (creating and dropping the pull
-        request's clone). In a branch deployment SQL naming production objects is still refused."""
-        with self._connect(None) as connection:
-            yield SnowflakeSession(connection, "(account)", self._forbidden_database())
+        request's clone: `platform_core.deploy.clones` builds and checks every name itself).
+
+        Only the clone admin identity opens one where the environment is a branch: the
+        pull-request workflow, outside the branch deployment. The branch deployment's own
+        identity never creates or drops databases."""
+        env = current_environment()
+        if env.is_branch and not self.clone_admin:
+            raise BranchWriteRefused(
+                f"Branch deployment (pull request {env.pull_request_id}): refused (account "
+                "session in a branch deployment): clones are created and dropped outside it. "
+                "Fix: the pull-request workflow runs `meshctl clone create|drop` with the "
+                "platform's credentials (SNOWFLAKE_USER/PASSWORD/ROLE)."
+            )
+        with self._connect(None, None) as connection:
+            yield SnowflakeSession(connection, "(account)", None)
 
     @staticmethod
-    def _forbidden_database() -> str | None:
+    def _branch_guard(database: str) -> BranchStatementGuard | None:
         env = current_environment()
-        return env.production_database if env.is_branch else None
+        return BranchStatementGuard(database, env.pull_request_id) if env.is_branch else None
+
+    def connection_args(self, database: str | None, role: str | None) -> dict[str, Any]:
+        """What a connection is opened with (no secret): user, role, database. Tests read it."""
+        return {"user": self.user, "role": role or self.role, "database": database}
 
     @contextmanager
-    def _connect(self, database: str | None) -> Iterator[Any]:
+    def _connect(self, database: str | None, role: str | None) -> Iterator[Any]:
         from dagster_snowflake import SnowflakeResource
 
         extra: dict[str, Any] = {
@@ -155,13 +177,14 @@ class SnowflakeWarehouse(Warehouse):
         }
         if self.query_tag:
             extra["session_parameters"] = {"QUERY_TAG": self.query_tag}
+        chosen = self.connection_args(database, role)
         resource = SnowflakeResource(
             account=self.account,
-            user=self.user,
+            user=chosen["user"],
             password=self.password,
-            role=self.role,
+            role=chosen["role"],
             warehouse=self.warehouse,
-            database=database,
+            database=chosen["database"],
             additional_snowflake_connection_args=extra or None,
         )
         with resource.get_connection() as connection:

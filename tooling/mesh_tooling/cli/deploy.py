@@ -56,8 +56,8 @@ def cmd_clone(args: argparse.Namespace) -> int:
     """The clone of the pull request given by the environment (as in a branch deployment)."""
     from platform_core.deploy import clones
     from platform_core.deploy.pull_requests import GitHubPullRequests
-    from platform_core.environment import current_environment
-    from platform_core.warehouse.resources import warehouse_resources
+    from platform_core.environment import current_environment, snowflake_branch_role
+    from platform_core.warehouse.resources import clone_admin_warehouse
 
     env = current_environment()
     if env.is_local:
@@ -68,10 +68,12 @@ def cmd_clone(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    warehouse = warehouse_resources(env, "platform")["warehouse"]
+    # The pull-request workflow (or production's clean-up), not the branch deployment: the
+    # platform's privileged identity creates/drops the clone and grants the branch role on it.
+    warehouse = clone_admin_warehouse(env)
     with warehouse.process_config_and_initialize().account_session() as session:
         if args.action == "create":
-            result: object = clones.create_clone(session, env)
+            result: object = clones.create_clone(session, env, snowflake_branch_role())
         elif args.action == "drop":
             result = clones.drop_clone(session, env)
         else:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from platform_core.environment import current_environment
+from platform_core.errors import MeshError
 from platform_core.workspace import find_mesh_root
 
 from mesh_tooling.sample.data import Scale, write_landing
 
 DEFAULT_SCALE = Scale()
+LOCAL_BROKER_PORT = 19092  # mesh_tooling.servers.kafka_broker.LOCAL_PORT, without importing Kafka
 
 
 def _dagster_home(root: Path) -> Path:
@@ -35,23 +35,29 @@ def _scale(args: argparse.Namespace) -> Scale:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    _seed(args)
+    return 0
+
+
+def _seed(args: argparse.Namespace, db_port: int | None = None) -> None:
     env = current_environment()
     written = write_landing(env.landing_dir, _scale(args))
     state = "wrote" if written else "kept (already at this scale)"
     print(f"sample sources {state}: {env.landing_dir}  [{_scale(args)}]")
-    _tenant_databases(args)
-    return 0
+    _tenant_databases(args, db_port)
 
 
 # The local PostgreSQL of the tenant databases, when this process started it (stopped at exit).
 _STARTED_POSTGRES: list = []
+_tenant_server: list = []  # the server this process uses, started here or not
 
 
-def _tenant_databases(args: argparse.Namespace) -> None:
+def _tenant_databases(args: argparse.Namespace, port: int | None = None) -> None:
     """Start the local tenant PostgreSQL (one database per tenant) and point TENANT_*_DB_URL at it."""
-    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
+    from mesh_tooling.sample.local_tenants import start_local_tenant_databases
 
-    server, started = start_local_tenant_databases(current_environment(), _scale(args))
+    server, started = start_local_tenant_databases(current_environment(), _scale(args), port)
+    _tenant_server[:] = [server]
     if started:
         _STARTED_POSTGRES.append(server)
     print(f"tenant databases: PostgreSQL on 127.0.0.1:{server.port} ({server.data_dir})")
@@ -62,13 +68,13 @@ def _stop_started_postgres() -> None:
         _STARTED_POSTGRES.pop().stop()
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
+def cmd_materialize(args: argparse.Namespace, db_port: int | None = None) -> int:
     import dagster as dg
 
     from mesh_tooling.runner import materialize_mesh
 
     root = find_mesh_root()
-    cmd_seed(args)
+    _seed(args, db_port)
     _dagster_home(root)
     select = [dg.AssetKey.from_user_string(k) for k in args.select] if args.select else None
     with dg.DagsterInstance.get() as instance:
@@ -78,48 +84,36 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """Seed, materialize once so the UI opens on data, then run `dagster dev`."""
+    """Seed, materialize once so the UI opens on data, then run `dagster dev` (see dev/up.py)."""
+    from platform_core.streaming.resource import BOOTSTRAP_ENV
+
+    from mesh_tooling.dev.up import UpOptions, run_up
+
     root = find_mesh_root()
     env = current_environment()
     if not env.is_local:
         print(f"meshctl dev runs the local mesh only; this environment is {env.name}.")
         return 2
-    if args.materialize and not env.duckdb_path.exists():
-        status = cmd_materialize(args)
-        if status:
-            return status
-    else:
-        cmd_seed(args)
-    _dagster_home(root)
-    command = [
-        sys.executable, "-m", "dagster", "dev",
-        "-w", str(root / "workspace.yaml"),
-        "--host", args.host, "--port", str(args.port),
-    ]  # fmt: skip
-    stream = []
-    if args.stream:
-        from mesh_tooling.cli.streaming import start_local_stream
 
-        stream = start_local_stream(env.mesh_home, args.stream_rate)
-    print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
-    # A shell that started us in the background may have SIGINT/SIGTERM ignored; dagster dev
-    # inherits that and could then only be killed. Restore the defaults for the child, and
-    # pass our own SIGTERM/SIGINT on to it so stopping meshctl stops Dagster.
-    process = subprocess.Popen(command, cwd=root, preexec_fn=_default_signals)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: process.terminate())
-    try:
-        return process.wait()
-    finally:
-        if stream:
-            from mesh_tooling.cli.streaming import stop_local_stream
+    def prepare(db_port: int) -> None:
+        if args.materialize and not env.duckdb_path.exists():
+            status = cmd_materialize(args, db_port=db_port)
+            if status:
+                raise MeshError("the first materialization failed (see the summary above)")
+        else:
+            _seed(args, db_port=db_port)
+        # This session owns the home: a server an ended session left running is ours to stop.
+        _STARTED_POSTGRES[:] = [_tenant_server[0]]
 
-            stop_local_stream(stream)
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    options = UpOptions(
+        host=args.host,
+        port=args.port,
+        stream=args.stream,
+        broker_port=args.broker_port,
+        stream_rate=args.stream_rate,
+        external_broker=bool(os.environ.get(BOOTSTRAP_ENV)),
+    )
+    return run_up(root, env, options, prepare, lambda: _dagster_home(root))
 
 
 def cmd_products(args: argparse.Namespace) -> int:
@@ -272,12 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="seed, materialize once and start dagster dev")
     _add_scale(dev)
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
     dev.add_argument("--no-materialize", dest="materialize", action="store_false")
     dev.add_argument(
         "--no-stream", dest="stream", action="store_false", help="no local Kafka broker/producer"
     )
     dev.add_argument("--stream-rate", type=float, default=20.0, help="click events per second")
+    dev.add_argument(
+        "--broker-port", type=int, default=LOCAL_BROKER_PORT, help="the local Kafka broker's port"
+    )
     dev.set_defaults(func=cmd_dev, select=None)
 
     dbt_prepare = sub.add_parser(
@@ -341,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except MeshError as error:
+        # Set-up problems are the user's to fix: one message naming cause and fix, no traceback.
+        print(f"mesh: {error}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("mesh: stopped.", file=sys.stderr, flush=True)
+        return 130
     finally:
         _stop_started_postgres()
 

@@ -53,47 +53,37 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return subprocess.call(broker_command(data_dir, args.port))
 
 
-def start_local_stream(mesh_home: Path, rate: float) -> list[subprocess.Popen]:
-    """For `meshctl dev`: the local broker and a producer at `rate` msg/s, in the background.
-    Sets MESH_KAFKA_BOOTSTRAP_SERVERS, so the stream sensors of `dagster dev` start running."""
+def start_local_stream(
+    mesh_home: Path, rate: float, port: int
+) -> list[tuple[str, subprocess.Popen]]:
+    """For `meshctl dev`: the local broker on `port` (unless MESH_KAFKA_BOOTSTRAP_SERVERS names
+    one) and a producer at `rate` msg/s, each in its own process group. Sets the variable, so
+    the stream sensors of `dagster dev` start running."""
     from platform_core.streaming.resource import BOOTSTRAP_ENV
 
-    from mesh_tooling.servers.kafka_broker import LOCAL_PORT, listening, start_broker
+    from mesh_tooling.servers.kafka_broker import start_broker
 
     processes = []
     if not os.environ.get(BOOTSTRAP_ENV):
-        if not listening(LOCAL_PORT):
-            processes.append(start_broker(mesh_home / "kafka", LOCAL_PORT))
-        os.environ[BOOTSTRAP_ENV] = f"127.0.0.1:{LOCAL_PORT}"
+        processes.append(("broker", start_broker(mesh_home / "kafka", port)))
+        os.environ[BOOTSTRAP_ENV] = f"127.0.0.1:{port}"
     log = (mesh_home / "producer.log").open("ab")
+    producer = [sys.executable, "-m", "mesh_tooling.cli.main", "produce", "--forever"]
+    producer += ["--rate", str(rate), "--malformed-every", "500"]
     processes.append(
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mesh_tooling.cli.main",
-                "produce",
-                "--forever",
-                "--rate",
-                str(rate),
-                "--malformed-every",
-                "500",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL),
+        (
+            "producer",
+            subprocess.Popen(
+                producer,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL),
+            ),
         )
     )
     print(f"click-stream: broker {os.environ[BOOTSTRAP_ENV]}, producer at {rate:g} msg/s")
     return processes
-
-
-def stop_local_stream(processes: list[subprocess.Popen]) -> None:
-    from mesh_tooling.servers.kafka_broker import stop_broker
-
-    for process in reversed(processes):
-        stop_broker(process)
 
 
 def add_stream_commands(sub: argparse._SubParsersAction) -> None:

@@ -33,8 +33,9 @@ from platform_core.declarations import declaration_files  # standard library onl
 
 ROOT_FILES = ("pyproject.toml", "uv.lock")
 SKIPPED = shutil.ignore_patterns(
-    "tests", "__pycache__", "*.pyc", ".pytest_cache", "target", "logs", "dbt_packages", ".user.yml"
-)
+    "tests", "__pycache__", "*.pyc", ".pytest_cache", "target", "logs", "dbt_packages", ".user.yml",
+    ".env", ".env.*",  # local secrets never enter an image
+)  # fmt: skip
 
 
 class ImageContextError(Exception):

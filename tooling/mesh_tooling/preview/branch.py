@@ -27,6 +27,7 @@ from typing import Any
 
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
+from platform_core.warehouse.duckdb import tenant_store_dir
 from platform_core.workspace import find_mesh_root
 
 from mesh_tooling.preview.data_diff import TableDiff, table_diff_from_json
@@ -78,6 +79,11 @@ def prepare_branch_home(env: Environment, slug: str) -> Path:
     shutil.rmtree(landing, ignore_errors=True)
     if env.landing_dir.is_dir():
         shutil.copytree(env.landing_dir, landing)
+    # The tenant stores (one DuckDB file per tenant) sit next to the warehouse.
+    stores = tenant_store_dir(env.duckdb_path)
+    shutil.rmtree(tenant_store_dir(home / env.duckdb_path.name), ignore_errors=True)
+    if stores.is_dir():
+        shutil.copytree(stores, tenant_store_dir(home / env.duckdb_path.name))
     return home
 
 

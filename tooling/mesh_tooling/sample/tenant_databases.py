@@ -17,6 +17,7 @@ from dataclasses import asdict
 import pyarrow as pa
 import pyarrow.compute as pc
 from platform_core.identifiers import safe_identifier
+from platform_core.tenancy.registry import source_env_name
 from platform_core.tenancy.source import SYNCED_TABLES
 
 from mesh_tooling.sample.data import Scale, generate
@@ -36,8 +37,9 @@ _SAMPLE_SOURCE_VAR = re.compile(r"TENANT_T[0-9]{3}_DB_URL")
 
 
 def source_env_var(tenant_id: str) -> str:
-    """The variable holding a tenant's database URL (what tenants.yaml's source_env names)."""
-    return f"TENANT_{safe_identifier(tenant_id, 'tenant id').upper()}_DB_URL"
+    """The variable holding a tenant's database URL (the registry's convention: source_env
+    must be exactly this name)."""
+    return source_env_name(safe_identifier(tenant_id, "tenant id"))
 
 
 def _execute(url: str, statements: list[str], autocommit: bool = True) -> None:

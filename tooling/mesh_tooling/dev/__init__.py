@@ -1,0 +1,1 @@
+"""`./mesh up` (meshctl dev): one local session per home, its ports, stale runs and shutdown."""
