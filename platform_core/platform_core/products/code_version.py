@@ -16,6 +16,7 @@ import json
 import textwrap
 import types
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,10 +25,20 @@ from pydantic import BaseModel
 PLATFORM_PACKAGES = ("platform_core",)
 _LOADER_FIELDS = {"source_file"}  # where it was read from is not what it is
 
+# CPython 3.11's AST conversion keeps one recursion counter per interpreter: an ast.parse from
+# two threads at once, or deep inside Dagster's component loading, can fail with "AST
+# constructor recursion depth mismatch". One worker thread parses, serially, at a shallow stack.
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-version-parser")
+
+
+def _parse(obj: Any) -> ast.Module:
+    source = textwrap.dedent(inspect.getsource(obj))
+    return _PARSER.submit(ast.parse, source).result()
+
 
 def _tree(obj: Any) -> str | None:
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+        tree = _parse(obj)
     except (OSError, TypeError, SyntaxError):
         # No parseable source (a lambda inside an expression, generated code): its bytecode.
         code = getattr(obj, "__code__", None)
@@ -52,7 +63,7 @@ def _followed(obj: Any, packages: tuple[str, ...]) -> bool:
 
 def _names(tree_source: Any) -> set[str]:
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(tree_source)))
+        tree = _parse(tree_source)
     except (OSError, TypeError, SyntaxError):
         return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
