@@ -12,8 +12,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import io
 import json
 import textwrap
+import time
+import tokenize
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,12 +36,34 @@ _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-version-par
 
 def _parse(obj: Any) -> ast.Module:
     source = textwrap.dedent(inspect.getsource(obj))
-    return _PARSER.submit(ast.parse, source).result()
+    for attempt in range(5):
+        try:
+            return _PARSER.submit(ast.parse, source).result()
+        except SystemError:  # the shared counter was moved by a conversion in another thread
+            time.sleep(0.05 * (attempt + 1))
+    raise _Unparseable(source)
+
+
+class _Unparseable(Exception):
+    """ast.parse kept failing on CPython's shared AST state; `source` is hashed as tokens."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__("unparseable")
+        self.source = source
+
+
+def _tokens(source: str) -> str:
+    """The source's tokens without comments or layout: what a fallback version is made of."""
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+    readline = io.StringIO(source).readline
+    return " ".join(t.string for t in tokenize.generate_tokens(readline) if t.type not in skip)
 
 
 def _tree(obj: Any) -> str | None:
     try:
         tree = _parse(obj)
+    except _Unparseable as unparseable:
+        return _tokens(unparseable.source)
     except (OSError, TypeError, SyntaxError):
         # No parseable source (a lambda inside an expression, generated code): its bytecode.
         code = getattr(obj, "__code__", None)
@@ -64,6 +89,12 @@ def _followed(obj: Any, packages: tuple[str, ...]) -> bool:
 def _names(tree_source: Any) -> set[str]:
     try:
         tree = _parse(tree_source)
+    except _Unparseable as unparseable:
+        return {
+            t.string
+            for t in tokenize.generate_tokens(io.StringIO(unparseable.source).readline)
+            if t.type == tokenize.NAME
+        }
     except (OSError, TypeError, SyntaxError):
         return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
