@@ -144,7 +144,7 @@ def run_directly(env, database: Path) -> float:
 
 def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
     from mesh_tooling.sample.data import Scale, write_landing
-    from mesh_tooling.servers.local_tenants import start_local_tenant_databases
+    from mesh_tooling.sample.local_tenants import start_local_tenant_databases
     from platform_core.environment import detect_environment
 
     print("\n== full-mesh materialization (tenant sync, Python products, dbt models, checks) ==")
