@@ -92,3 +92,33 @@ def test_a_row_key_naming_an_undeclared_column_is_a_clear_error(tmp_path):
         load_domain_products(path)
     message = str(error.value)
     assert str(path) in message and "orders" in message and "order_no" in message
+
+
+def test_the_version_does_not_depend_on_the_ast_converter(tmp_path, declaration, monkeypatch):
+    """CPython 3.11's AST converter shares a recursion counter between threads, and dbt and
+    Dagster parse while locations load (CI saw 'AST constructor recursion depth mismatch').
+    With the converter failing as it did there, the version is still made, and unchanged."""
+    import ast
+
+    source = MODULE.replace("return helper(1)", "return helper(Helper.factor)") + (
+        "\n\nclass Helper:\n    factor = 1\n"
+    )
+    function = implementation(tmp_path, source, "m7")
+    expected = code_version(declaration, function)
+
+    def broken(*args, **kwargs):
+        raise SystemError("AST constructor recursion depth mismatch (before=309, after=391)")
+
+    monkeypatch.setattr(ast, "parse", broken)
+    assert code_version(declaration, function) == expected
+
+
+def test_a_class_the_product_uses_is_part_of_the_version(tmp_path, declaration):
+    with_class = MODULE.replace(
+        "def helper(x):\n    return x + 1",
+        "class Helper:\n    factor = 1\n\ndef helper(x):\n    return x * Helper.factor",
+    )
+    before = code_version(declaration, implementation(tmp_path, with_class, "m8"))
+    changed = with_class.replace("factor = 1", "factor = 2")
+    after = code_version(declaration, implementation(tmp_path, changed, "m9"))
+    assert code_part(after) != code_part(before)

@@ -1,25 +1,29 @@
 """A Python product's code version: what must change for its data to change.
 
-The version hashes the product's declaration, the syntax tree of its implementing function and
-of every function or class it reaches in the domain's package or in platform_core (followed
-through the names each one uses). Syntax trees, not text: comments, blank lines and
-re-formatting do not change the version; a changed expression does. Dagster shows it as the
+The version hashes the product's declaration, the tokens of its implementing function and of
+every function or class it reaches in the domain's package or in platform_core (followed
+through the names each one uses). Tokens, not text: comments, docstrings, blank lines and
+line breaks do not change the version; a changed expression does. Dagster shows it as the
 asset's `code_version`, and the preview compares base and head versions per product.
+
+No `ast` on purpose: CPython 3.11 keeps the AST converter's recursion counter per interpreter,
+so an `ast.parse` (or `inspect.getsource` of a class, which parses the whole module) fails
+with "AST constructor recursion depth mismatch" when another thread parses at the same time,
+as dbt and Dagster do while locations load. `tokenize` has no shared state.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import io
 import json
+import linecache
+import re
 import textwrap
-import time
 import tokenize
 import types
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,58 +31,64 @@ from pydantic import BaseModel
 # Packages whose code is followed besides the function's own top-level package.
 PLATFORM_PACKAGES = ("platform_core",)
 _LOADER_FIELDS = {"source_file"}  # where it was read from is not what it is
-
-# CPython 3.11's AST conversion keeps one recursion counter per interpreter: an ast.parse from
-# two threads at once, or deep inside Dagster's component loading, can fail with "AST
-# constructor recursion depth mismatch". One worker thread parses, serially, at a shallow stack.
-_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="code-version-parser")
+_LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 
 
-def _parse(obj: Any) -> ast.Module:
-    source = textwrap.dedent(inspect.getsource(obj))
-    for attempt in range(5):
-        try:
-            return _PARSER.submit(ast.parse, source).result()
-        except SystemError:  # the shared counter was moved by a conversion in another thread
-            time.sleep(0.05 * (attempt + 1))
-    raise _Unparseable(source)
-
-
-class _Unparseable(Exception):
-    """ast.parse kept failing on CPython's shared AST state; `source` is hashed as tokens."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__("unparseable")
-        self.source = source
-
-
-def _tokens(source: str) -> str:
-    """The source's tokens without comments or layout: what a fallback version is made of."""
-    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
-    readline = io.StringIO(source).readline
-    return " ".join(t.string for t in tokenize.generate_tokens(readline) if t.type not in skip)
-
-
-def _tree(obj: Any) -> str | None:
+def _source(obj: Any) -> str | None:
+    """The source of a function (inspect finds it by line number) or of a class (by its
+    `class` line, as inspect would otherwise parse the whole module); None if there is none."""
     try:
-        tree = _parse(obj)
-    except _Unparseable as unparseable:
-        return _tokens(unparseable.source)
-    except (OSError, TypeError, SyntaxError):
-        # No parseable source (a lambda inside an expression, generated code): its bytecode.
-        code = getattr(obj, "__code__", None)
-        return None if code is None else repr((code.co_code, code.co_consts, code.co_names))
-    for node in ast.walk(tree):  # docstrings are documentation, not behaviour
-        body = getattr(node, "body", None)
-        if (
-            isinstance(body, list)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            body[0] = ast.Pass()
-    return ast.dump(tree, include_attributes=False)
+        if not isinstance(obj, type):
+            return inspect.getsource(obj)
+        lines = linecache.getlines(inspect.getsourcefile(obj) or "")
+    except (OSError, TypeError):
+        return None
+    header = re.compile(rf"^\s*class\s+{re.escape(obj.__name__)}\b")
+    start = next((n for n, line in enumerate(lines) if header.match(line)), None)
+    return None if start is None else "".join(inspect.getblock(lines[start:]))
+
+
+def _significant(source: str) -> Iterator[tokenize.TokenInfo]:
+    """The tokens that make up behaviour: no comments, layout or docstrings."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    for index, token in enumerate(tokens):
+        if token.type in _LAYOUT or token.type == tokenize.ENDMARKER:
+            continue
+        before = tokens[index - 1].type if index else None
+        after = tokens[index + 1].type if index + 1 < len(tokens) else None
+        docstring = token.type == tokenize.STRING and before == tokenize.INDENT
+        if docstring and after in (tokenize.NEWLINE, tokenize.NL):
+            continue
+        yield token
+
+
+def _tokens(obj: Any) -> list[tuple[int, str]] | None:
+    source = _source(obj)
+    if source is None:
+        return None
+    try:
+        return [(t.type, t.string) for t in _significant(textwrap.dedent(source))]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return [(tokenize.STRING, source)]  # not tokenizable on its own: the text itself
+
+
+def _fingerprint(obj: Any) -> str:
+    tokens = _tokens(obj)
+    if tokens is not None:
+        return json.dumps(tokens)
+    # No source (generated code, a builtin): its bytecode, if it has any.
+    code = getattr(obj, "__code__", None)
+    return "" if code is None else repr((code.co_code, code.co_consts, code.co_names))
+
+
+def _names(obj: Any) -> set[str]:
+    """Names the object uses on their own (`helper`, the `np` of `np.mean`; not `mean`)."""
+    tokens = _tokens(obj) or []
+    return {
+        string
+        for index, (kind, string) in enumerate(tokens)
+        if kind == tokenize.NAME and (index == 0 or tokens[index - 1][1] != ".")
+    }
 
 
 def _followed(obj: Any, packages: tuple[str, ...]) -> bool:
@@ -86,26 +96,8 @@ def _followed(obj: Any, packages: tuple[str, ...]) -> bool:
     return module.split(".")[0] in packages and isinstance(obj, type | types.FunctionType)
 
 
-def _names(tree_source: Any) -> set[str]:
-    try:
-        tree = _parse(tree_source)
-    except _Unparseable as unparseable:
-        return {
-            t.string
-            for t in tokenize.generate_tokens(io.StringIO(unparseable.source).readline)
-            if t.type == tokenize.NAME
-        }
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | {
-        node.value.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-    }
-
-
 def _reached(function: Callable[..., Any]) -> list[tuple[str, str]]:
-    """(qualified name, syntax tree) of `function` and the package code it reaches."""
+    """(qualified name, fingerprint) of `function` and the package code it reaches."""
     package = (getattr(function, "__module__", "") or "").split(".")[0]
     packages = (package, *PLATFORM_PACKAGES)
     found: dict[str, str] = {}
@@ -115,7 +107,7 @@ def _reached(function: Callable[..., Any]) -> list[tuple[str, str]]:
         name = f"{obj.__module__}.{obj.__qualname__}"
         if name in found:
             continue
-        found[name] = _tree(obj) or ""
+        found[name] = _fingerprint(obj)
         scope = getattr(obj, "__globals__", None) or vars(inspect.getmodule(obj) or types)
         for used in _names(obj):
             target = scope.get(used)
