@@ -10,6 +10,8 @@ A location's entry is valid while
   them per process (the product catalog reads every domain's declarations once, during
   whichever location loads first), so which location depends on a declaration cannot be
   told: a declaration edit reloads every location, a code edit only its own;
+- every dbt project whose prepared manifest a location read has the same sources (models,
+  macros, seeds, config: a model edit makes the manifest stale, and only a load re-parses it);
 - its own folder is unchanged (every file under it, so a new file in an autoloaded `defs/`
   counts), and so is every module of another location it imported;
 - its workspace entry is declared the same way.
@@ -32,7 +34,7 @@ from governance.workspace_entries import WorkspaceEntry
 # One index (keys and digests) plus one file per location's graph, so a re-check rewrites
 # only what it reloaded.
 CACHE_FILE = Path(".mesh") / "governance" / "graph-cache.pickle"
-FORMAT = 3
+FORMAT = 4
 _SKIPPED_DIRS = {"__pycache__", ".venv", ".git", "target", "logs", "dbt_packages"}
 
 
@@ -61,6 +63,26 @@ def folder_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def dbt_sources_digest(project_dir: Path) -> str:
+    """The files `dbt parse` reads in a dbt project (what makes its manifest stale)."""
+    from platform_core.dbt.project import MeshDbtProject
+
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(MeshDbtProject(project_dir, "").source_files()):
+        h.update(str(path.relative_to(project_dir)).encode() + b"\0")
+        h.update(file_digest(path).encode())
+    return h.hexdigest()
+
+
+def _dbt_project_of(path: Path) -> Path | None:
+    """The dbt project whose target/ folder holds `path` (a prepared manifest), if any."""
+    parts = path.parts
+    for index in range(len(parts) - 1, 0, -1):
+        if parts[index] == "target" and (Path(*parts[:index]) / "dbt_project.yml").is_file():
+            return Path(*parts[:index])
+    return None
+
+
 def run_key(root: Path) -> str:
     here = Path(__file__).parent
     parts = [f"format={FORMAT}", sys.version, file_digest(root / "uv.lock")]
@@ -78,12 +100,14 @@ class GraphCache:
         self.folders = tuple(f + "/" for f in folders)
         self.path = root / CACHE_FILE
         key = run_key(root)
-        shared = data.get("shared", {})
+        shared, dbt = data.get("shared", {}), data.get("dbt", {})
         self.valid = (
             data.get("key") == key
             and all(file_digest(root / f) == d for f, d in shared.items())
+            and all(dbt_sources_digest(root / f) == d for f, d in dbt.items())
         )  # fmt: skip
-        self.data = data if self.valid else {"key": key, "shared": {}, "locations": {}}
+        empty = {"key": key, "shared": {}, "dbt": {}, "locations": {}}
+        self.data = data if self.valid else empty
         self.data["key"] = key
         for file in self._preloaded():
             self.data["shared"][file] = file_digest(root / file)
@@ -146,6 +170,10 @@ class GraphCache:
                 self.data["shared"][relative] = file_digest(Path(file))
         for file in sorted(load.reads):
             self.data["shared"][str(Path(file).relative_to(self.root))] = file_digest(Path(file))
+            project = _dbt_project_of(Path(file))
+            if project is not None and project.is_relative_to(self.root):
+                relative = str(project.relative_to(self.root))
+                self.data["dbt"][relative] = dbt_sources_digest(project)
         graph = f"location-{_digest(entry.location.encode())}.pickle"
         _write(self.path.parent / graph, (load.record, load.assets))
         locations[entry.location] = {

@@ -120,7 +120,7 @@ def cmd_impact(args: argparse.Namespace) -> int:
     from governance.impact import assess, render_json, render_markdown
 
     try:
-        impact = assess(_root(args), args.base)
+        impact = assess(_root(args), args.base, use_cache=not args.no_cache)
     except MeshError as exc:
         print(f"meshctl impact: {exc}", file=sys.stderr)
         return 2
@@ -211,6 +211,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     impact.add_argument("--format", choices=["markdown", "json"], default="markdown")
     impact.add_argument("--output")
     impact.add_argument("--fail-on-breaking", action="store_true")
+    impact.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="load the base and head afresh; keep nothing (the base graph is cached per commit)",
+    )
     impact.set_defaults(func=cmd_impact)
 
     contracts = sub.add_parser("contracts", help="data contracts (ODCS v3) of public products")

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from platform_core.errors import ConfigurationError
 from platform_core.products.code_version import code_part
@@ -229,27 +230,56 @@ def analyse(
     return Impact(changes, breaking, downstream=downstream, everything=everything)
 
 
-def dbt_model_changes(base_tree: Path, root: Path) -> dict[str, ModelChange] | None:
-    """state:modified of the dbt models between two trees (None if either has no dbt project)."""
+def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
+    """The tree's prepared dbt manifest (parsed now if missing or stale; None: no dbt project)."""
     from platform_core.dbt.project import PROJECT_FOLDER, MeshDbtProject
     from platform_core.environment import current_environment
 
-    from governance.dbt_state import modified_models
-
-    folders = [tree / PROJECT_FOLDER for tree in (base_tree, root)]
-    if not all((folder / "dbt_project.yml").is_file() for folder in folders):
+    folder = tree / PROJECT_FOLDER
+    if not (folder / "dbt_project.yml").is_file():
         return None
     env = current_environment()
-    base, head = (
-        json.loads(MeshDbtProject(f.resolve(), env.dbt_target).prepare(env).read_text())
-        for f in folders
-    )
+    return json.loads(MeshDbtProject(folder.resolve(), env.dbt_target).prepare(env).read_text())
+
+
+def dbt_model_changes(
+    base: Mapping[str, Any] | None, head: Mapping[str, Any] | None
+) -> dict[str, ModelChange] | None:
+    """state:modified of the dbt models between two manifests (None if either is missing)."""
+    from governance.dbt_state import modified_models
+
+    if base is None or head is None:
+        return None
     return {change.key: change for change in modified_models(base, head)}
 
 
-def assess(root: Path, base_ref: str, config: GovernanceConfig | None = None) -> Impact:
-    """The impact of the working tree of `root` against the merge base with `base_ref`."""
-    from governance.basetree import load_graph_in_subprocess, materialized_ref
+def _base_side(root: Path, base_commit: str, tree: Path, use_cache: bool):
+    """The base graph and dbt manifest: from the per-commit cache, else loaded (and kept)."""
+    from platform_core.environment import current_environment
+
+    from governance.basecache import BaseCache, BaseSide, base_key
+    from governance.basetree import load_graph_in_subprocess
+
+    env = current_environment()
+    cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
+    side = cache.get() if use_cache else None
+    if side is None:
+        # The subprocess prepares the base tree's manifest while it loads the dbt location.
+        graph = load_graph_in_subprocess(tree)
+        side = BaseSide(graph, _dbt_manifest(tree))
+        if use_cache:
+            cache.put(side)
+    return side
+
+
+def assess(
+    root: Path, base_ref: str, config: GovernanceConfig | None = None, *, use_cache: bool = True
+) -> Impact:
+    """The impact of the working tree of `root` against the merge base with `base_ref`.
+
+    With `use_cache`, the base side comes from the per-commit cache (governance.basecache)
+    and unchanged head locations from the gate's cache (governance.cache)."""
+    from governance.basetree import materialized_ref
     from governance.breaking import breaking_changes
     from governance.config import load_config
     from governance.loader import load_mesh
@@ -257,12 +287,16 @@ def assess(root: Path, base_ref: str, config: GovernanceConfig | None = None) ->
     config = config or load_config(root)
     base_commit = merge_base(root, base_ref)
     files = changed_files(root, base_commit)
-    head = load_mesh(root)
-    with materialized_ref(root, base_commit) as tree:
-        base = load_graph_in_subprocess(tree)
-        breaking = breaking_changes(tree, root)
-        dbt = dbt_model_changes(tree, root)
-    impact = analyse(base, head, config, breaking, dbt, touches_everything(files))
+    head = load_mesh(root, use_cache=use_cache)
+    if not files:
+        # The working tree is the base commit: nothing on the base side can differ.
+        impact = Impact([], [])
+    else:
+        with materialized_ref(root, base_commit) as tree:
+            base = _base_side(root, base_commit, tree, use_cache)
+            breaking = breaking_changes(tree, root)
+        dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
+        impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
     impact.changed_files = changed_files_by_location(root, base_commit, head, files)
     impact.base = base_commit
     return impact

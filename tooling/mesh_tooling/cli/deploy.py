@@ -96,12 +96,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.in_clone:
         from mesh_tooling.preview.clone_preview import run_clone_preview
 
-        report = run_clone_preview(find_mesh_root(), base=args.base)
+        report = run_clone_preview(find_mesh_root(), base=args.base, use_cache=not args.no_cache)
     else:
         from mesh_tooling.preview.branch import run_preview
 
         report = run_preview(
-            find_mesh_root(), base=args.base, branch=args.branch, select=args.select
+            find_mesh_root(),
+            base=args.base,
+            branch=args.branch,
+            select=args.select,
+            use_cache=not args.no_cache,
         )
     if args.format == "markdown":
         text = report.render_markdown()
@@ -161,6 +165,11 @@ def add_deploy_commands(sub: argparse._SubParsersAction) -> None:
         "--in-clone",
         action="store_true",
         help="in a branch deployment: rebuild and diff inside the pull request's Snowflake clone",
+    )
+    preview.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="load the base and head graphs afresh (the base is cached per base commit)",
     )
     preview.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     preview.add_argument("--output", help="write the report to this file instead of stdout")

@@ -136,7 +136,11 @@ class PreviewReport:
 
 
 def run_preview(
-    root: Path, base: str, branch: str | None = None, select: list[str] | None = None
+    root: Path,
+    base: str,
+    branch: str | None = None,
+    select: list[str] | None = None,
+    use_cache: bool = True,
 ) -> PreviewReport:
     env = current_environment()
     if not env.is_local:
@@ -153,7 +157,7 @@ def run_preview(
         from governance.impact import assess
         from governance.impact import render_markdown as impact_markdown_of
 
-        impact = assess(root, base)
+        impact = assess(root, base, use_cache=use_cache)
         payload = {"changed": impact.changed, "downstream": impact.downstream}
         base_commit, impact_markdown = impact.base, impact_markdown_of(impact)
     assessed = time.perf_counter() - started

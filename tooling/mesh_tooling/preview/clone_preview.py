@@ -31,7 +31,7 @@ def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]
     return [t for t in tables if t in present]
 
 
-def run_clone_preview(root: Path, base: str) -> PreviewReport:
+def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewReport:
     from governance.impact import assess
     from governance.impact import render_markdown as impact_markdown
     from platform_core.warehouse.resources import warehouse_resources
@@ -46,7 +46,7 @@ def run_clone_preview(root: Path, base: str) -> PreviewReport:
             "SNOWFLAKE_DATABASE (the workflow does), or run `meshctl preview` locally."
         )
     started = time.perf_counter()
-    impact = assess(root, base)
+    impact = assess(root, base, use_cache=use_cache)
     graph = load_mesh_graph(root)
     changed = {dg.AssetKey.from_user_string(k) for k in impact.changed} & set(graph.producer)
     downstream = {dg.AssetKey.from_user_string(k) for k in impact.downstream}

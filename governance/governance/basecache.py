@@ -1,0 +1,118 @@
+"""The base side of the impact model (the base ref's graph and its dbt manifest), kept per base
+commit so that repeated previews and impact reports against the same base skip loading it.
+
+An entry is found by a key of everything the two depend on: the base commit (its whole tree),
+the lock file and Python version of the interpreter that loads it, the gate's own code (the
+snapshot is the working tree's governance package run over the base tree), the dbt target and
+the MESH_*/DAGSTER_* environment plus PYTHONPATH. A new commit on the base is a new key. Each
+entry holds the digests of its files: an entry that is unreadable or does not match them is
+reported on stderr, deleted and rebuilt, never trusted. A base with a location that failed to
+load is not kept (the failure may be of the moment). Entries live under
+`<MESH_HOME>/cache/impact-base/`; delete the folder to empty it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from governance.model import MeshGraph
+
+FORMAT = 1
+FOLDER = Path("cache") / "impact-base"
+_GRAPH, _MANIFEST, _META = "graph.json", "manifest.json", "meta.json"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    try:
+        return _digest(path.read_bytes())
+    except OSError:
+        return "missing"
+
+
+def _gate_code_digest() -> str:
+    package = Path(__file__).parent
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def base_key(root: Path, base_commit: str, dbt_target: str) -> str:
+    parts = [
+        f"format={FORMAT}", f"commit={base_commit}", sys.version, f"dbt_target={dbt_target}",
+        f"lock={_file_digest(root / 'uv.lock')}", f"gate={_gate_code_digest()}",
+        f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
+    ]  # fmt: skip
+    parts += sorted(
+        f"{k}={v}" for k, v in os.environ.items() if k.startswith(("MESH_", "DAGSTER_"))
+    )
+    return _digest("\n".join(parts).encode())
+
+
+@dataclass
+class BaseSide:
+    graph: MeshGraph
+    manifest: dict[str, Any] | None  # the base tree's prepared dbt manifest (None: no dbt)
+
+
+class BaseCache:
+    def __init__(self, mesh_home: Path, key: str) -> None:
+        self.folder = mesh_home / FOLDER / key
+
+    def get(self) -> BaseSide | None:
+        """The stored base side; None if there is none, or it is broken (then said on stderr
+        and deleted, so the caller rebuilds it)."""
+        if not self.folder.exists():
+            return None
+        try:
+            meta = json.loads((self.folder / _META).read_text())
+            texts = {}
+            for name in (_GRAPH, _MANIFEST):
+                expected = meta["files"].get(name)
+                if expected is None:
+                    continue
+                data = (self.folder / name).read_bytes()
+                if _digest(data) != expected:
+                    raise ValueError(f"{name} does not match its recorded digest")
+                texts[name] = data.decode()
+            graph = MeshGraph.from_json(texts[_GRAPH])
+            manifest = json.loads(texts[_MANIFEST]) if _MANIFEST in texts else None
+        except Exception as exc:  # any damage at all: rebuild, never trust
+            print(
+                f"meshctl: the cached base graph in {self.folder} is unreadable "
+                f"({type(exc).__name__}: {str(exc)[:200]}); rebuilding it",
+                file=sys.stderr,
+            )
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return None
+        return BaseSide(graph, manifest)
+
+    def put(self, side: BaseSide) -> None:
+        if any(location.load_error for location in side.graph.locations.values()):
+            return  # a failed load may be of the moment: load it again next time
+        files = {_GRAPH: side.graph.to_json().encode()}
+        if side.manifest is not None:
+            files[_MANIFEST] = json.dumps(side.manifest).encode()
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder.parent))
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        meta = {"format": FORMAT, "files": {name: _digest(data) for name, data in files.items()}}
+        (staging / _META).write_text(json.dumps(meta))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            staging.rename(self.folder)  # whole entries only: a killed run leaves no half entry
+        except OSError:  # another preview stored the same entry meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
