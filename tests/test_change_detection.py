@@ -38,18 +38,25 @@ def mesh(repo_root, tmp_path_factory) -> Path:
     return repo
 
 
-def impact(repo: Path, tmp_path: Path) -> dict:
+def home_of(repo: Path) -> Path:
+    """One MESH_HOME for the module: the cases against main share its cached base graph."""
+    return repo.parent / "home"
+
+
+def impact(repo: Path, tmp_path: Path, base: str = "main", stderr: list | None = None) -> dict:
     paths = [repo / "platform_core", *sorted((repo / "domains").iterdir())]
     env = {
-        **os.environ, "MESH_HOME": str(tmp_path / "home"),
+        **os.environ, "MESH_HOME": str(home_of(repo)),
         "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
     }  # fmt: skip
     try:
         done = subprocess.run(
-            [str(BIN / "meshctl"), "impact", "--base", "main", "--format", "json"],
+            [str(BIN / "meshctl"), "impact", "--base", base, "--format", "json"],
             cwd=repo, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
+        if stderr is not None:
+            stderr.append(done.stderr)
         return json.loads(done.stdout)
     finally:
         git(repo, "checkout", "-q", "--", ".")
@@ -138,3 +145,41 @@ def test_platform_core_changes_mark_every_asset(mesh, tmp_path):
     fields = changed(report)
     assert "sales/daily_revenue" in fields and "marketing/ad_spend" in fields
     assert all("platform" in f for f in fields.values())
+
+
+def cached_bases(repo: Path) -> list[Path]:
+    folder = home_of(repo) / "cache" / "impact-base"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.slow
+def test_the_cached_base_follows_the_base_commit(mesh, tmp_path):
+    git(mesh, "checkout", "-q", "-b", "moving-base", "main")
+    git(mesh, "checkout", "-q", "-b", "on-moving-base")
+    before = set(cached_bases(mesh))
+    try:
+        edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
+        first = impact(mesh, tmp_path, base="moving-base")
+        assert changed(first) == {"sales/daily_revenue": ["body"]}
+        stored = set(cached_bases(mesh)) - before
+        assert len(stored) == 1  # this base commit's graph and manifest, kept
+        # The same base again: the stored entry is used; damaged, it is rebuilt, not trusted.
+        (stored.pop() / "graph.json").write_text('{"locations": ')
+        edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
+        errors: list[str] = []
+        assert impact(mesh, tmp_path, base="moving-base", stderr=errors) == first
+        assert "unreadable" in errors[0] and "rebuilding it" in errors[0]
+        # The base moves on (a new commit changes customers): a fresh base, so only the
+        # branch's own edit is a change (the old base would also show customers).
+        git(mesh, "checkout", "-q", "moving-base")
+        edit(mesh / CUSTOMERS, "o.amount end), 0)", "o.amount * 1 end), 0)")
+        git(mesh, *COMMIT, "commit", "-qam", "customers on the base")
+        git(mesh, "checkout", "-q", "on-moving-base")
+        git(mesh, "merge", "-q", "--ff-only", "moving-base")
+        edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
+        moved = impact(mesh, tmp_path, base="moving-base")
+        assert changed(moved) == {"sales/daily_revenue": ["body"]}
+        assert moved["base"] != first["base"]
+        assert len(set(cached_bases(mesh)) - before) == 2
+    finally:
+        git(mesh, "checkout", "-q", "-f", "feature")

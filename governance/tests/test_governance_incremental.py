@@ -68,3 +68,33 @@ def test_incremental_recheck_gives_the_cold_verdict_after_each_edit(tmp_path):
         passed, found = _verdict(cold)
         verdicts.add((passed, tuple(found)))
     assert len(verdicts) >= 4  # the edits did change the verdict along the way
+
+
+def test_a_dbt_model_edit_invalidates_a_location_that_read_the_manifest(tmp_path):
+    # A model edit only makes the prepared manifest stale; it is re-parsed when the dbt
+    # location loads. So a cached location that read the manifest must not survive the edit.
+    from governance.cache import GraphCache
+    from governance.loader import LocationLoad
+    from governance.model import LocationRecord
+    from governance.workspace_entries import WorkspaceEntry
+
+    project = tmp_path / "dbt_project"
+    (project / "models" / "sales").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: mesh\n")
+    model = project / "models" / "sales" / "orders.sql"
+    model.write_text("select 1 as id\n")
+    manifest = project / "target" / "duckdb" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{}")
+    folder = tmp_path / "domains" / "sales"
+    folder.mkdir(parents=True)
+    entry = WorkspaceEntry("sales", "python_module", "mesh_sales", folder=str(folder))
+    cache = GraphCache.open(tmp_path, [entry])
+    cache.put(entry, LocationLoad(LocationRecord("sales", "mesh_sales"), reads={str(manifest)}))
+    cache.save()
+    assert GraphCache.open(tmp_path, [entry]).get(entry) is not None  # unchanged: reused
+    model.write_text("select 2 as id\n")
+    assert GraphCache.open(tmp_path, [entry]).get(entry) is None
+    model.write_text("select 1 as id\n")
+    (project / "models" / "sales" / "new_model.sql").write_text("select 3 as id\n")
+    assert GraphCache.open(tmp_path, [entry]).get(entry) is None  # a new model counts too
