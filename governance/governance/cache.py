@@ -5,11 +5,16 @@ A location's entry is valid while
 - the run-wide key holds: uv.lock (every third-party package), the loader's own code, the
   Python version and the MESH_*/DAGSTER_* environment;
 - every *shared* file is unchanged: repo modules some location imported outside any
-  location's folder (platform_core, ...), and every non-module file any location read (a
-  a DataProducts defs.yaml, the dbt manifest). Reads are shared because platform_core caches
-  them per process (the product catalog reads every domain's declarations once, during
-  whichever location loads first), so which location depends on a declaration cannot be
-  told: a declaration edit reloads every location, a code edit only its own;
+  location's folder (platform_core, ...), and every non-module file any location read (the
+  dbt manifest, a component's defs.yaml). Reads are shared because platform_core caches
+  them per process, so which location depends on one cannot be told;
+- no DataProducts declaration it depends on changed. The product catalog reads every
+  domain's declarations once per process, but another location sees a domain's products only
+  through the keys it depends on (platform_core.products.catalog.depend_on_product): an edit
+  of a declaration file reloads its own location and every location with a dependency on a
+  product the file declared. Whatever could reach further reloads everything: a declaration
+  file that is new, unparseable, or declares a product it did not declare before (a new key,
+  a duplicate: the catalog then fails for every location);
 - every dbt project whose prepared manifest a location read has the same sources (models,
   macros, seeds, config: a model edit makes the manifest stale, and only a load re-parses it);
 - its own folder is unchanged (every file under it, so a new file in an autoloaded `defs/`
@@ -34,7 +39,7 @@ from governance.workspace_entries import WorkspaceEntry
 # One index (keys and digests) plus one file per location's graph, so a re-check rewrites
 # only what it reloaded.
 CACHE_FILE = Path(".mesh") / "governance" / "graph-cache.pickle"
-FORMAT = 4
+FORMAT = 5
 _SKIPPED_DIRS = {"__pycache__", ".venv", ".git", "target", "logs", "dbt_packages"}
 
 
@@ -83,6 +88,47 @@ def _dbt_project_of(path: Path) -> Path | None:
     return None
 
 
+def declared_refs(path: Path, domain: str) -> list[str] | None:
+    """ "domain/name" of every product a DataProducts file declares (None: unreadable)."""
+    from platform_core.declaration_yaml import declaration_documents
+
+    try:
+        documents = declaration_documents(path.read_text())
+    except FileNotFoundError:
+        return []
+    except Exception:
+        return None
+    refs = []
+    for data in documents:
+        owner = str(data.get("domain") or domain)
+        for product in data.get("products") or []:
+            if not isinstance(product, dict) or "name" not in product:
+                return None
+            refs.append(f"{owner}/{product['name']}")
+    return sorted(refs)
+
+
+def _duplicates(refs: list[str]) -> set[str]:
+    seen: set[str] = set()
+    return {ref for ref in refs if ref in seen or seen.add(ref)}
+
+
+def declaration_owners(root: Path) -> dict[str, str]:
+    """Repo-relative DataProducts declaration file -> the location that declares it."""
+    from platform_core.workspace import read_locations
+
+    try:
+        locations = read_locations(root)
+    except Exception:
+        return {}  # a broken dg.toml: GOV070 reports it, every declaration read stays shared
+    return {
+        str(path.relative_to(root)): location.name
+        for location in locations
+        for path in location.declaration_files
+        if path.is_relative_to(root)
+    }
+
+
 def run_key(root: Path) -> str:
     here = Path(__file__).parent
     parts = [f"format={FORMAT}", sys.version, file_digest(root / "uv.lock")]
@@ -106,11 +152,48 @@ class GraphCache:
             and all(file_digest(root / f) == d for f, d in shared.items())
             and all(dbt_sources_digest(root / f) == d for f, d in dbt.items())
         )  # fmt: skip
-        empty = {"key": key, "shared": {}, "dbt": {}, "locations": {}}
+        self.owners = declaration_owners(root)
+        self.affected: set[str] = set()  # product keys whose declaration changed
+        if self.valid:
+            affected = self._changed_declarations(data)
+            self.valid = affected is not None
+            self.affected = affected or set()
+        empty = {"key": key, "shared": {}, "dbt": {}, "declarations": {}, "locations": {}}
         self.data = data if self.valid else empty
         self.data["key"] = key
         for file in self._preloaded():
             self.data["shared"][file] = file_digest(root / file)
+
+    def _changed_declarations(self, data: dict) -> set[str] | None:
+        """The product keys of declaration files changed since they were read (None: a change
+        that may reach every location)."""
+        recorded: dict[str, dict] = data.get("declarations", {})
+        changed, unchanged_refs = {}, {}
+        for file in recorded.keys() | self.owners.keys():
+            stored = recorded.get(file)
+            if stored is None:  # a new declaration file: unless it declares nothing, reload all
+                refs = declared_refs(self.root / file, self.owners[file])
+                if refs != []:
+                    return None
+                continue
+            if file_digest(self.root / file) == stored["digest"]:
+                unchanged_refs[file] = stored["refs"]
+            else:
+                changed[file] = stored
+        if not changed:
+            return set()
+        affected: set[str] = set()
+        before = [ref for stored in recorded.values() for ref in stored["refs"]]
+        now: list[str] = [ref for refs in unchanged_refs.values() for ref in refs]
+        for file, stored in changed.items():
+            refs = declared_refs(self.root / file, stored["owner"])
+            if refs is None or not set(refs) <= set(stored["refs"]):
+                return None  # unreadable, or a product it did not declare before
+            now += refs
+            affected |= set(stored["refs"])
+        if not _duplicates(now) <= _duplicates(before):
+            return None  # a key declared twice: the catalog may fail for every location
+        return affected
 
     def _preloaded(self) -> list[str]:
         """Repo modules imported before any location loads (platform_core through the gate's
@@ -154,10 +237,17 @@ class GraphCache:
             record, assets = pickle.loads((self.path.parent / stored["graph"]).read_bytes())
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
             return None
+        if self.affected and any(
+            dep in self.affected or asset.key in self.affected
+            for asset in assets
+            for dep in asset.deps
+        ):
+            return None  # it depends on a product whose declaration changed
         return LocationLoad(record, assets)
 
     def put(self, entry: WorkspaceEntry, load) -> None:
         locations = self.data["locations"]
+        reads = self._record_declarations(load.reads)  # what they say is true either way
         if load.record.load_error or not entry.folder:
             locations.pop(entry.location, None)  # never trust a failed or unplaced load
             return
@@ -168,7 +258,7 @@ class GraphCache:
                 own[relative] = file_digest(Path(file))
             else:
                 self.data["shared"][relative] = file_digest(Path(file))
-        for file in sorted(load.reads):
+        for file in reads:
             self.data["shared"][str(Path(file).relative_to(self.root))] = file_digest(Path(file))
             project = _dbt_project_of(Path(file))
             if project is not None and project.is_relative_to(self.root):
@@ -182,6 +272,22 @@ class GraphCache:
             "files": own,
             "graph": graph,
         }
+
+    def _record_declarations(self, reads: set[str]) -> list[str]:
+        """Record the declaration files among `reads` (digest, owner, declared keys); the
+        other reads are returned, to be shared."""
+        others = []
+        for file in sorted(reads):
+            relative = str(Path(file).relative_to(self.root))
+            owner = self.owners.get(relative)
+            refs = declared_refs(Path(file), owner) if owner else None
+            if owner is None or refs is None:
+                others.append(file)
+                continue
+            self.data["declarations"][relative] = {
+                "digest": file_digest(Path(file)), "owner": owner, "refs": refs,
+            }  # fmt: skip
+        return others
 
     def save(self) -> None:
         _write(self.path, self.data)

@@ -266,10 +266,13 @@ def load_mesh(
 ) -> MeshGraph:
     """Every location of the mesh, loaded in this process; with `use_cache`, a location whose
     inputs did not change since the last run comes from the cache (governance/cache.py)."""
+    from platform_core.catalog import load_catalog
+
     from governance.cache import GraphCache
 
     started = time.perf_counter()
     root = root.resolve()
+    load_catalog.cache_clear()  # as in a fresh code server: declarations are read as they are now
     timings = timings if timings is not None else LoadTimings()
     entries = read_workspace_entries(root)
     graph = MeshGraph(root=str(root))

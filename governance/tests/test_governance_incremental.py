@@ -26,6 +26,7 @@ def test_incremental_recheck_gives_the_cold_verdict_after_each_edit(tmp_path):
         "finance": Loc([product("forecast", inputs=("sales/orders",))]),
     })  # fmt: skip
     sales, marketing = m.package_dir("sales"), m.package_dir("marketing")
+    finance = m.package_dir("finance")
     all_locations = {"sales", "marketing", "finance"}
 
     def no_owner(data):
@@ -37,11 +38,36 @@ def test_incremental_recheck_gives_the_cold_verdict_after_each_edit(tmp_path):
     def restore_owner(data):
         data["attributes"]["products"][0]["owners"] = ["team:sales"]
 
+    def redescribe(data):
+        data["attributes"]["products"][0]["description"] = "One row per forecast month."
+
+    def restore_public(data):
+        data["attributes"]["products"][0]["visibility"] = "public"
+
+    def make_internal(data):
+        data["attributes"]["products"][0]["visibility"] = "internal"
+
+    def add_product(data):
+        data["attributes"]["products"].append(product("extra"))
+
+    def duplicate_product(data):
+        data["attributes"]["products"].append(product("forecast"))
+
     edits = [
         ("nothing", lambda: None, set()),
-        # a declaration edit reloads every location (platform_core's catalog reads them all)
+        # a declaration edit reloads its location and those depending on what it declares
         ("sales owners", lambda: _edit_yaml(sales / DEFS, no_owner), all_locations),
         ("marketing dep", lambda: _edit_yaml(marketing / DEFS, depend_on_internal),
+         {"marketing"}),
+        ("finance description", lambda: _edit_yaml(finance / DEFS, redescribe), {"finance"}),
+        # sales/orders turns internal: its consumers' loads now fail, as they do cold
+        ("sales internal", lambda: _edit_yaml(sales / DEFS, make_internal), all_locations),
+        ("sales public again", lambda: _edit_yaml(sales / DEFS, restore_public),
+         all_locations),
+        # a new product, or one declared twice, may reach every location: all reload
+        ("finance new product", lambda: _edit_yaml(finance / DEFS, add_product),
+         all_locations),
+        ("finance duplicate", lambda: _edit_yaml(finance / DEFS, duplicate_product),
          all_locations),
         # a module the location imports (not its products file) changes what it defines
         ("sales helper", lambda: (sales / "helpers.py").write_text(
