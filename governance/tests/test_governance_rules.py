@@ -242,6 +242,26 @@ def test_credentials_in_code_or_config_fail(tmp_path, kind):
     assert "environment variable" in found[0].fix
 
 
+def test_the_secret_scan_skips_only_lines_no_pattern_can_match(repo_root):
+    # The scan's cheap pre-filter must let through every line a secret pattern matches: checked
+    # on the repository's own files plus the planted secrets above, pattern by pattern.
+    from governance.rules import secrets
+
+    patterns = [secrets._ASSIGNED, secrets._UNQUOTED, secrets._URL, *secrets._SHAPES.values()]
+    lines = [text for kind in SECRETS.values() for text in kind.splitlines()]
+    lines += [text for _, text, _ in UNQUOTED.values()]
+    lines += ["-----BEGIN " + "RSA PRIVATE KEY-----", "x = 'xoxb-" + "1234567890abc'"]
+    lines += ["t = 'ghp_" + "a" * 36 + "'", "Private_Key: " + "abcdefgh"]
+    for path in secrets._files(repo_root, []):
+        try:
+            lines += path.read_text().splitlines()
+        except (UnicodeDecodeError, OSError):
+            continue
+    matched = [line for line in lines if any(p.search(line) for p in patterns)]
+    assert len(matched) > 20  # the check saw real candidates
+    assert [line for line in matched if not secrets._CANDIDATE.search(line)] == []
+
+
 # Unquoted values in config and dotfiles (.env is scanned although it has no suffix).
 UNQUOTED = {
     "yaml password": ("values.yaml", "db:\n  password: " + "hunter2" + "hunter2\n", 2),

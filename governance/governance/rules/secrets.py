@@ -39,7 +39,11 @@ _SHAPES = {
     "a Slack token": re.compile(r"\bxox[abprs]-[0-9A-Za-z-]{10,}"),
     "a GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
 }
-
+# Each pattern above needs one of these words on its line: a line (or a whole file) without
+# any is skipped without running the patterns (most of them; the scan reads the whole repo).
+_CANDIDATE = re.compile(
+    r"(?i)passw|secret|token|api_?key|private_?key|private key|://|akia|xox[abprs]-|gh[pousr]_"
+)
 
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")  # "SNOWFLAKE_PASSWORD": names the variable
 _DOC_WORDS = {"password", "passwd", "pass", "secret", "token", "pwd"}  # user:password@host
@@ -85,7 +89,11 @@ def find_secrets(
 ) -> Iterator[tuple[int, str]]:
     """(line, what) of every secret-looking literal; `unquoted` also judges `key: value`
     lines whose value has no quotes (every file but Python)."""
+    if not _CANDIDATE.search(text):
+        return
     for number, line in enumerate(text.splitlines(), start=1):
+        if not _CANDIDATE.search(line):
+            continue
         matches = list(_ASSIGNED.finditer(line))
         if unquoted and not matches:
             matches = list(_UNQUOTED.finditer(line))
