@@ -2,7 +2,7 @@
 its definitions over gRPC, holds its location and the platform runtime only, and the instance
 image's Dagster loads them.
 
-The images are built once per session (tests/support/images.py; a machine-wide lock lets a
+The images are built once per session (mesh_tooling/manifests/images.py; a machine-wide lock lets a
 parallel session reuse the layers). In CI the tier never skips: without a usable podman it fails
 with the reason. On a developer machine without podman it skips, saying why.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mesh_tooling.manifests import images
 
-from tests.support import images
 from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.slow

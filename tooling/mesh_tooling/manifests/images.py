@@ -1,6 +1,7 @@
-"""Build and run deployment/Dockerfile's images with podman, for the image tests.
+"""Build and run deployment/Dockerfile's images with podman (tests/test_location_image.py,
+bench/bench_images.py).
 
-No Docker daemon and no image registry here (../shared/TOOLCHAIN.md): podman runs as root with
+For machines without a Docker daemon or a reachable image registry: podman runs with
 deployment/podman/containers.conf (runc, cgroupfs, no default ulimits) and host networking, and
 the base image is a Debian bookworm root bootstrapped by mmdebstrap (python3 3.11) and imported.
 Builds hold a machine-wide file lock: parallel sessions (xdist workers, other clones) take turns
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTAINERS_CONF = REPO_ROOT / "deployment" / "podman" / "containers.conf"
 DOCKERFILE = REPO_ROOT / "deployment" / "Dockerfile"
 IGNORE_FILE = REPO_ROOT / "deployment" / "Dockerfile.dockerignore"
@@ -106,7 +107,9 @@ def ensure_base_image() -> float:
         return time.monotonic() - started
 
 
-def build_image(*, location: str | None, log_dir: Path) -> Build:
+def build_image(
+    *, location: str | None, log_dir: Path, context: Path = REPO_ROOT, no_cache: bool = False
+) -> Build:
     """deployment/Dockerfile's location image (or the instance image for None); its id.
     Run by id: a parallel session from another clone may move the tag."""
     target = "location" if location else "instance"
@@ -119,9 +122,11 @@ def build_image(*, location: str | None, log_dir: Path) -> Build:
     ]  # fmt: skip
     if location:
         args += ["--build-arg", f"LOCATION={location}"]
+    if no_cache:
+        args.append("--no-cache")
     with machine_lock():
         started = time.monotonic()
-        result = podman(*args, str(REPO_ROOT), timeout=1500, check=False)
+        result = podman(*args, str(context), timeout=1500, check=False)
         seconds = time.monotonic() - started
     (log_dir / f"build-{name}.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
