@@ -6,8 +6,9 @@ repository's tracked files, so a change can be made without touching the clone:
 - location code: a change in domains/sales (the code layers and dbt preparation only);
 - platform_core: a change there, then the platform image too (both reuse the dependency layer);
 - full mode also `--no-cache` (every layer again; uv's cache mount keeps the downloads).
---smoke: the cached rebuild only (seconds, after the image test built it). Prints seconds and ratios against the cached rebuild; never fails on time. Without a usable
-podman it says why and exits 0, except under CI=true (exit 1: CI must run it).
+--smoke: the cached rebuild only (seconds, once the image test built it). Prints seconds and
+ratios against the cached rebuild; never fails on time. Without a usable podman it says why and
+exits 0, except under CI=true (exit 1: CI must run it).
 
     uv run python bench/bench_images.py [--smoke]
 """
