@@ -238,9 +238,8 @@ class GraphCache:
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
             return None
         if self.affected and any(
-            dep in self.affected or asset.key in self.affected
+            asset.key in self.affected or not self.affected.isdisjoint(asset.deps)
             for asset in assets
-            for dep in asset.deps
         ):
             return None  # it depends on a product whose declaration changed
         return LocationLoad(record, assets)
