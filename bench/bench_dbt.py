@@ -113,7 +113,11 @@ def main() -> None:
             "r = {**w(c(), 'beta'), **s.resources};"
             "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
         )
-        parse = slice_code.replace("s = dbt_slice", "p.prepare(c(), force=True); s = dbt_slice")
+        parse = slice_code.replace(
+            "s = dbt_slice",
+            "from platform_core.dbt.preparer import prepare; prepare(p, c(), force=True); "
+            "s = dbt_slice",
+        )
         parse_seconds = run(parse, env)
         nodes = sum(1 for _ in (project / "models").rglob("*.sql"))
 

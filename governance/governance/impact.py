@@ -231,6 +231,7 @@ def analyse(
 
 def dbt_model_changes(base_tree: Path, root: Path) -> dict[str, ModelChange] | None:
     """state:modified of the dbt models between two trees (None if either has no dbt project)."""
+    from platform_core.dbt.preparer import prepare
     from platform_core.dbt.project import PROJECT_FOLDER, MeshDbtProject
     from platform_core.environment import current_environment
 
@@ -241,7 +242,7 @@ def dbt_model_changes(base_tree: Path, root: Path) -> dict[str, ModelChange] | N
         return None
     env = current_environment()
     base, head = (
-        json.loads(MeshDbtProject(f.resolve(), env.dbt_target).prepare(env).read_text())
+        json.loads(prepare(MeshDbtProject(f.resolve(), env.dbt_target), env).read_text())
         for f in folders
     )
     return {change.key: change for change in modified_models(base, head)}
