@@ -146,6 +146,15 @@ class MeshDbtProject:
         copy = self.prepared_dir / QUARANTINED_PROJECT
         return copy if (self.prepared_dir / QUARANTINE_FILE).is_file() else self.project_dir
 
+    def runnable_dbt_project(self) -> Any:  # dagster_dbt.DbtProject
+        """The `DbtProject` runs use: this one, or its copy while a model is quarantined."""
+        folder = self.runnable_project_dir()
+        if folder == self.project_dir:
+            return self.dbt_project
+        from dagster_dbt import DbtProject
+
+        return DbtProject(project_dir=folder, profiles_dir=folder, target=self.target)
+
 
 @cache
 def _read_manifest(path: Path, mtime_ns: int) -> dict[str, Any]:

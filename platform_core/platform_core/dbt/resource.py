@@ -30,10 +30,6 @@ class MeshDbtCliResource(DbtCliResource):
 
 def mesh_dbt_resource(project: MeshDbtProject) -> MeshDbtCliResource:
     """The resource for `project`'s target, run where the prepared manifest was parsed."""
-    folder = project.runnable_project_dir()
     return MeshDbtCliResource(
-        project_dir=str(folder),
-        profiles_dir=str(folder),
-        target=project.target,
-        dbt_executable=dbt_executable(),
+        project_dir=project.runnable_dbt_project(), dbt_executable=dbt_executable()
     )
