@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from platform_core.catalog import load_catalog
+from platform_core.catalog import _dbt_declarations, load_catalog
 from platform_core.dbt.assets import _check_sources, dbt_slice
 from platform_core.dbt.nodes import model_key
 from platform_core.dbt.preparer import prepare, prepared_manifest
@@ -197,6 +197,15 @@ def test_a_private_ref_fails_only_the_offending_domain_with_dbt_error_and_the_fi
     manifest = project_copy.read_manifest(env)
     assert "model.mesh.order_peek" not in manifest["nodes"]
     assert "model.mesh.int_sales__priced_orders" in manifest["nodes"]
+    # the catalog: the quarantined domains are broken (their consumers' errors name them)
+    declared, broken = _dbt_declarations(project_copy.project_dir.parent)
+    assert {b.domain: b.owners for b in broken} == {
+        "marketing": ("Marketing analytics, marketing-data@mesh.example",),
+        "finance": ("Finance, finance-data@mesh.example",),
+    }
+    assert {"sales/orders", "marketing/campaign_spend"} <= {
+        f"{d.domain}/{d.name}" for d in declared
+    }
     # the project itself is never edited: the disabling lives in the prepared copy
     assert {p: p.read_bytes() for p in untouched} == untouched
 

@@ -59,6 +59,10 @@ class MeshDbtProjectPreparer(DagsterDbtProjectPreparer):
 
     def prepare(self, project: DbtProject) -> None:
         mesh = self._mesh_project
+        if Path(project.project_dir).resolve() != mesh.project_dir.resolve():
+            raise ValueError(
+                f"this preparer prepares {mesh.project_dir}, not {project.project_dir}"
+            )
         mesh.prepared_dir.mkdir(parents=True, exist_ok=True)
         with (mesh.prepared_dir / ".prepare.lock").open("w") as lock:
             started = mesh.manifest_path.stat().st_mtime_ns if mesh.manifest_path.is_file() else 0
