@@ -179,6 +179,28 @@ def bench_run(models: int, repeat: int) -> None:
     print(f"\n== one location's dbt run: group of {models // len(DOMAINS)} of {models} models ==")
     for label, seconds in figures.items():
         print(f"{label:<58} {seconds:6.2f} s   {seconds / baseline:5.2f}x dbt build directly")
+    bench_version_probe(repeat)
+
+
+def bench_version_probe(repeat: int) -> None:
+    """dagster-dbt runs `<dbt_executable> --version` once per resource (each run, each prepare)."""
+    from platform_core.dbt.project import dbt_executable
+
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    probe = (
+        "import subprocess, sys; subprocess.run([sys.argv[1], '--version'], capture_output=True)"
+    )
+    runs: dict[str, list[float]] = {"dbt --version": [], "mesh-dbt --version": []}
+    for _ in range(repeat):
+        for label, executable in (("dbt --version", dbt), ("mesh-dbt --version", dbt_executable())):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", probe, executable], check=True)
+            runs[label].append(time.perf_counter() - started)
+    baseline = statistics.median(runs["dbt --version"])
+    print("\n== dagster-dbt's version probe, per resource ==")
+    for label, seconds in runs.items():
+        median = statistics.median(seconds)
+        print(f"{label:<58} {median:6.2f} s   {median / baseline:5.2f}x dbt --version")
 
 
 if __name__ == "__main__":
