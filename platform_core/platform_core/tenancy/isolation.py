@@ -18,26 +18,17 @@ from sqlglot import exp
 from platform_core.errors import MeshError
 from platform_core.identifiers import safe_identifier
 from platform_core.warehouse.sql_guard import (
+    QUERIES_AND_DML,
     Refusal,
     cte_names,
     first_refusal,
     plain_name,
+    statement_kind_refusal,
     table_references,
     value_table_function,
 )
 
 # Statement kinds a tenant's code needs: queries, DML, tables and views in its own store.
-_ALLOWED = (
-    exp.Query,
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
-    exp.Describe,
-)
 _OBJECT_KINDS = {"TABLE", "VIEW"}
 _SYSTEM_NAME_PREFIXES = ("duckdb_", "pragma_", "sqlite_", "pg_")
 
@@ -72,16 +63,15 @@ class TenantStatementGuard:
             )
 
     def _statement(self, statement: exp.Expression) -> Refusal | None:
-        kind = str(statement.args.get("kind") or "").upper()
-        allowed = isinstance(statement, _ALLOWED) or (
-            isinstance(statement, exp.Create | exp.Drop | exp.Alter) and kind in _OBJECT_KINDS
+        refusal = statement_kind_refusal(
+            statement,
+            QUERIES_AND_DML,
+            _OBJECT_KINDS,
+            "statement kind not allowed",
+            "use SELECT, INSERT, UPDATE, DELETE, CREATE/DROP/ALTER TABLE or VIEW",
         )
-        if not allowed:
-            return Refusal(
-                "statement kind not allowed",
-                f"{type(statement).__name__.upper()} {kind}".strip(),
-                "use SELECT, INSERT, UPDATE, DELETE, CREATE/DROP/ALTER TABLE or VIEW",
-            )
+        if refusal is not None:
+            return refusal
         ctes = cte_names(statement)
         for table in table_references(statement):
             refusal = self._table(table, ctes)

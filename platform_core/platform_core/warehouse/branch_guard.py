@@ -16,25 +16,17 @@ from sqlglot import exp
 
 from platform_core.environment import BranchWriteRefused
 from platform_core.warehouse.sql_guard import (
+    QUERIES_AND_DML,
     Refusal,
+    ddl_kind,
     first_refusal,
     plain_name,
+    statement_kind_refusal,
     table_references,
     value_table_function,
 )
 
-_ALLOWED = (
-    exp.Query,
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Copy,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
-    exp.Describe,
-)
+_ALLOWED = (*QUERIES_AND_DML, exp.Copy)  # COPY: stages inside the clone load its tables
 _OBJECT_KINDS = {"TABLE", "VIEW", "SCHEMA", "STAGE"}
 
 
@@ -55,17 +47,18 @@ class BranchStatementGuard:
             )
 
     def _statement(self, statement: exp.Expression) -> Refusal | None:
-        kind = str(statement.args.get("kind") or "").upper()
-        ddl = isinstance(statement, exp.Create | exp.Drop | exp.Alter)
-        if not (isinstance(statement, _ALLOWED) or (ddl and kind in _OBJECT_KINDS)):
-            return Refusal(
-                "statement kind not allowed in a branch",
-                f"{type(statement).__name__.upper()} {kind}".strip(),
-                "branch code runs queries, DML and table/view/schema DDL inside its clone; "
-                "USE, SET, session, database and account statements are not available",
-            )
+        refusal = statement_kind_refusal(
+            statement,
+            _ALLOWED,
+            _OBJECT_KINDS,
+            "statement kind not allowed in a branch",
+            "branch code runs queries, DML and table/view/schema DDL inside its clone; "
+            "USE, SET, session, database and account statements are not available",
+        )
+        if refusal is not None:
+            return refusal
         for table in table_references(statement):
-            refusal = self._table(table, schema_ddl=ddl and kind == "SCHEMA")
+            refusal = self._table(table, schema_ddl=ddl_kind(statement) == "SCHEMA")
             if refusal is not None:
                 return refusal
         return None

@@ -134,3 +134,40 @@ def first_refusal(
         if refusal is not None:
             return refusal
     return None
+
+
+# Statement kinds every guarded session may run: queries, DML and transaction control.
+QUERIES_AND_DML: tuple[type[exp.Expression], ...] = (
+    exp.Query,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+)
+
+
+def ddl_kind(statement: exp.Expression) -> str | None:
+    """The object kind of a CREATE/DROP/ALTER (`TABLE`, `SCHEMA`...); None for other statements."""
+    if not isinstance(statement, exp.Create | exp.Drop | exp.Alter):
+        return None
+    return str(statement.args.get("kind") or "").upper()
+
+
+def statement_kind_refusal(
+    statement: exp.Expression,
+    allowed: tuple[type[exp.Expression], ...],
+    object_kinds: set[str],
+    rule: str,
+    fix: str,
+) -> Refusal | None:
+    """A Refusal unless `statement` is one of `allowed` or DDL on one of `object_kinds`."""
+    kind = ddl_kind(statement)
+    if isinstance(statement, allowed) or (kind is not None and kind in object_kinds):
+        return None
+    named_kind = str(statement.args.get("kind") or "").upper()  # USE DATABASE, SHOW TABLES...
+    detail = f"{type(statement).__name__.upper()} {named_kind}".strip()
+    return Refusal(rule, detail, fix)
