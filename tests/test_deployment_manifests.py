@@ -173,12 +173,14 @@ def test_image_context_holds_platform_core_and_one_location_only(repo_root, tmp_
     assert (app / ".mesh-package").read_text() == "mesh-marketing"
     assert (app / ".mesh-module").read_text() == "mesh_marketing.definitions"
     assert not list(app.rglob("tests"))
-    deps = {str(p.relative_to(tmp_path / "deps")) for p in (tmp_path / "deps").rglob("*.toml")}
-    assert deps == {
-        "pyproject.toml",
-        "platform_core/pyproject.toml",
-        "domains/marketing/pyproject.toml",
-    }
+
+    def tomls(tree: str) -> set[str]:
+        return {str(p.relative_to(tmp_path / tree)) for p in (tmp_path / tree).rglob("*.toml")}
+
+    # The third-party layer is the same for every location; the location's own pyproject next.
+    assert tomls("deps") == {"pyproject.toml", "platform_core/pyproject.toml"}
+    assert tomls("location") == tomls("deps") | {"domains/marketing/pyproject.toml"}
+    assert (tmp_path / "location" / ".mesh-package").read_text() == "mesh-marketing"
 
 
 def test_dockerfile_runs_as_non_root_and_uses_the_image_context_script(repo_root):

@@ -2,16 +2,18 @@
 
     python image_context.py LOCATION SOURCE DEST
 
-Writes two trees under DEST:
-  deps/  what `uv sync --no-install-workspace` needs: uv.lock, the root pyproject.toml and the
-         pyproject.toml of platform_core and of the location. Its own image layer, so the
-         third-party dependencies are rebuilt only when one of these files changes.
-  app/   deps/ plus dg.toml, platform_core's source, the location's package, and every other
-         location's pyproject.toml and declaration files (platform_core.declarations): the
-         product catalog reads every domain's declarations (its public interface), never
-         another domain's code. Plus dbt_project/
-         when the mesh has one: every location loads its slice of the one shared manifest.
-Both get `.mesh-package` (the uv package to sync) and `.mesh-module` (the Definitions module).
+Writes three trees under DEST, each its own image layer (from least to most often changed):
+  deps/      what every location's third-party dependencies need: uv.lock, the root
+             pyproject.toml and platform_core's pyproject.toml. The same for every location, so
+             all location images share that (largest) layer; rebuilt only when one changes.
+  location/  deps/ plus the location's pyproject.toml: what it adds beyond platform_core.
+  app/       location/ plus dg.toml, platform_core's source, the location's package, and every
+             other location's pyproject.toml and declaration files (platform_core.declarations):
+             the product catalog reads every domain's declarations (its public interface), never
+             another domain's code. Plus dbt_project/ when the mesh has one: every location
+             loads its slice of the one shared manifest.
+location/ and app/ get `.mesh-package` (the uv package to sync) and `.mesh-module` (the
+Definitions module).
 An empty LOCATION prepares deps/ with the root files only (the webserver/daemon image).
 
 The rules of dg.toml are those of platform_core.workspace.read_locations; a test checks that
@@ -76,7 +78,7 @@ def _copy(source: Path, dest: Path) -> None:
 
 
 def prepare(location: str, source: Path, dest: Path) -> Project | None:
-    deps, app = dest / "deps", dest / "app"
+    deps, located, app = dest / "deps", dest / "location", dest / "app"
     for name in ROOT_FILES:
         _copy(source / name, deps / name)
     if not location:
@@ -90,12 +92,11 @@ def prepare(location: str, source: Path, dest: Path) -> Project | None:
             f"Fix: build with --build-arg LOCATION=<one of: {known}>."
         )
     _copy(source / "platform_core" / "pyproject.toml", deps / "platform_core" / "pyproject.toml")
-    _copy(source / chosen.path / "pyproject.toml", deps / chosen.path / "pyproject.toml")
-    for tree in (deps, app):
-        tree.mkdir(parents=True, exist_ok=True)
-        (tree / ".mesh-package").write_text(chosen.package)
-        (tree / ".mesh-module").write_text(f"{chosen.root_module}.definitions")
-    _copy(deps, app)
+    _copy(deps, located)
+    _copy(source / chosen.path / "pyproject.toml", located / chosen.path / "pyproject.toml")
+    (located / ".mesh-package").write_text(chosen.package)
+    (located / ".mesh-module").write_text(f"{chosen.root_module}.definitions")
+    _copy(located, app)
     _copy(source / "dg.toml", app / "dg.toml")
     _copy(source / "platform_core", app / "platform_core")
     for project in projects:
