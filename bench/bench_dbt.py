@@ -4,11 +4,14 @@
 - a generated project of 2,000 models (4 domains x 500: staging chains, public marts with
   enforced contracts, not_null/unique tests, cross-domain refs), manifest prepared once
   beforehand (its parse time is printed, not part of the load).
+- run: one location's dbt slice materialized through Dagster (fresh process: load, the dbt
+  resource, `dbt build` of the group, row counts) against `dbt build` of the same group run
+  directly in the same run (the floor: what dbt itself costs), on a smaller generated project.
 
 Load = import + Definitions + the repository Dagster builds from it (what a code server does).
 Prints medians and ratios against baselines measured in the same run; never fails on time.
 
-    uv run python bench/bench_dbt.py [--repeat 3] [--models 2000] [--smoke]
+    uv run python bench/bench_dbt.py [--repeat 3] [--models 2000] [--run-models 40] [--smoke]
 """
 
 from __future__ import annotations
@@ -86,10 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--run-models", type=int, default=40, help="at least 40 (10 a domain)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
     if args.smoke:
-        args.repeat, args.models = 1, 40
+        args.repeat, args.models, args.run_models = 1, 40, 40
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
@@ -109,7 +113,11 @@ def main() -> None:
             "r = {**w(c(), 'beta'), **s.resources};"
             "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
         )
-        parse = slice_code.replace("s = dbt_slice", "p.prepare(c(), force=True); s = dbt_slice")
+        parse = slice_code.replace(
+            "s = dbt_slice",
+            "from platform_core.dbt.preparer import prepare; prepare(p, c(), force=True); "
+            "s = dbt_slice",
+        )
         parse_seconds = run(parse, env)
         nodes = sum(1 for _ in (project / "models").rglob("*.sql"))
 
@@ -130,6 +138,69 @@ def main() -> None:
     for label, seconds in figures.items():
         print(f"{label:<58} {seconds:6.2f} s   {seconds / baseline:5.2f}x import dagster_dbt")
     print(f"(generated project: prepare = dbt parse + first load, once: {parse_seconds:.1f} s)")
+    bench_run(args.run_models, args.repeat)
+
+
+def bench_run(models: int, repeat: int) -> None:
+    """A location's dbt run through Dagster against `dbt build` of the same group, directly."""
+    from platform_core.dbt.project import dbt_executable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
+        env.pop("MESH_ENV", None)
+        project = Path(tmp) / "generated"
+        project.mkdir()
+        generate_project(project, models)
+        database = Path(tmp) / "mesh" / "warehouse.duckdb"
+        database.parent.mkdir(parents=True)
+        dbt_env = {**env, "MESH_DBT_DUCKDB_PATH": str(database)}
+        command = [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir",
+                   str(project), "--target", "duckdb", "--target-path", str(Path(tmp) / "direct")]  # fmt: skip
+        subprocess.run(command, env=dbt_env, check=True, capture_output=True)  # upstreams exist
+        through_dagster = (
+            "import dagster as dg;"
+            "from pathlib import Path;"
+            "from platform_core.dbt.assets import dbt_slice;"
+            "from platform_core.dbt.project import MeshDbtProject;"
+            "from platform_core.environment import current_environment as c;"
+            "from platform_core.warehouse.resources import warehouse_resources as w;"
+            f"p = MeshDbtProject(Path({str(project)!r}), 'duckdb');"
+            "s = dbt_slice('beta', c(), p);"
+            "r = {**w(c(), 'beta'), **s.resources};"
+            "assert dg.materialize(s.assets, resources=r).success"
+        )
+        direct = f"import subprocess; subprocess.run({[*command, '--select', 'group:beta']!r}, check=True)"
+        figures = interleaved(
+            {"dbt build, directly": direct, "through Dagster (mesh dbt resource)": through_dagster},
+            dbt_env,
+            repeat,
+        )
+    baseline = figures["dbt build, directly"]
+    print(f"\n== one location's dbt run: group of {models // len(DOMAINS)} of {models} models ==")
+    for label, seconds in figures.items():
+        print(f"{label:<58} {seconds:6.2f} s   {seconds / baseline:5.2f}x dbt build directly")
+    bench_version_probe(repeat)
+
+
+def bench_version_probe(repeat: int) -> None:
+    """dagster-dbt runs `<dbt_executable> --version` once per resource (each run, each prepare)."""
+    from platform_core.dbt.project import dbt_executable
+
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    probe = (
+        "import subprocess, sys; subprocess.run([sys.argv[1], '--version'], capture_output=True)"
+    )
+    runs: dict[str, list[float]] = {"dbt --version": [], "mesh-dbt --version": []}
+    for _ in range(repeat):
+        for label, executable in (("dbt --version", dbt), ("mesh-dbt --version", dbt_executable())):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", probe, executable], check=True)
+            runs[label].append(time.perf_counter() - started)
+    baseline = statistics.median(runs["dbt --version"])
+    print("\n== dagster-dbt's version probe, per resource ==")
+    for label, seconds in runs.items():
+        median = statistics.median(seconds)
+        print(f"{label:<58} {median:6.2f} s   {median / baseline:5.2f}x dbt --version")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ tree, a broken sibling domain does not break it, and `dg check yaml` names file 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -169,3 +170,27 @@ def test_dg_check_yaml_names_the_file_and_line_of_a_schema_error(repo_root, tmp_
     output = done.stdout + done.stderr
     assert f"{declared}:{line}" in output
     assert "'publik' is not one of ['public', 'internal']" in output
+
+
+def test_dg_list_defs_lists_a_domain_projects_products_and_dbt_models(repo_root):
+    project = repo_root / "domains" / "finance"
+    done = subprocess.run(
+        [str(BIN / "dg"), "list", "defs", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    listed = {a["asset_key"]: a for a in json.loads(done.stdout)["assets"]}
+    # Expected from the files themselves: the YAML's products and the group's dbt model files.
+    declared = yaml.safe_load((project / "mesh_finance/defs/products/defs.yaml").read_text())
+    products = {f"finance/{p['name']}" for p in declared["attributes"]["products"]}
+    models = {
+        f"finance/{sql.stem}" for sql in (repo_root / "dbt_project/models/finance").rglob("*.sql")
+    }
+    assert products and models
+    own = {key for key in listed if key.startswith("finance/")}
+    assert own == products | models
+    assert not any(listed[key]["is_executable"] for key in set(listed) - own)  # upstreams only
+    assert {listed[k]["source"] for k in models} == {"mesh_finance/defs/dbt/defs.yaml:2"}

@@ -1,15 +1,19 @@
 """Imports point down the layers: platform_core (the runtime every image installs) imports no
-tooling, governance or domain code, governance imports no tooling, and the runtime uses
-Dagster's public API. Every import counts, including those inside functions."""
+tooling, governance or domain code, governance imports no tooling, and all product code uses
+Dagster's and dagster-dbt's public APIs only. Every import counts, including those inside
+functions."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Dagster has no public way to aim a waiver's check evaluation at the latest materialization.
-PRIVATE_DAGSTER_ALLOWED = {"platform_core/platform_core/monitoring/waivers.py"}
+PRODUCT_CODE = ("platform_core", "governance", "tooling", "domains")
+# A leading underscore marks a private module of a Dagster distribution (dagster._core,
+# dagster_dbt._utils ...): none may be imported.
+PRIVATE_MODULE = re.compile(r"dagster(_[a-z]+)*(\.[a-z][\w]*)*\._\w*(\..*)?")
 
 
 def imported_modules(folder: Path, root: Path = ROOT) -> dict[str, set[str]]:
@@ -53,13 +57,31 @@ def test_imports_point_down_the_layers(folder, forbidden):
     assert offending(folder, forbidden) == {}
 
 
-def test_the_runtime_uses_public_dagster_apis_only():
-    private = {
-        file: sorted(m for m in modules if m.startswith("dagster._"))
-        for file, modules in imported_modules(ROOT / "platform_core").items()
+def private_imports(folder: Path, root: Path = ROOT) -> dict[str, list[str]]:
+    found = {
+        file: sorted(m for m in modules if PRIVATE_MODULE.fullmatch(m))
+        for file, modules in imported_modules(folder, root).items()
     }
-    private = {f: m for f, m in private.items() if m and f not in PRIVATE_DAGSTER_ALLOWED}
-    assert private == {}
+    return {file: modules for file, modules in found.items() if modules}
+
+
+@pytest.mark.parametrize("folder", PRODUCT_CODE)
+def test_product_code_uses_public_dagster_apis_only(folder):
+    assert any((ROOT / folder).rglob("*.py")), f"{folder}: nothing to look at"
+    assert private_imports(ROOT / folder) == {}
+
+
+def test_the_private_module_scan_tells_private_from_public(tmp_path):
+    module = tmp_path / "pkg" / "m.py"
+    module.parent.mkdir()
+    module.write_text(
+        "import dagster._core.errors\nfrom dagster_dbt._utils import x\n"
+        "from dagster_dbt.core._private import y\nimport dagster.components.definitions\n"
+        "from dagster_dbt import DbtProject\nimport dagster_shared\nimport dagster\n"
+    )
+    assert private_imports(tmp_path / "pkg", tmp_path) == {
+        "pkg/m.py": ["dagster._core.errors", "dagster_dbt._utils", "dagster_dbt.core._private"]
+    }
 
 
 def test_the_scan_sees_imports_inside_functions(tmp_path):

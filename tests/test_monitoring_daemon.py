@@ -6,14 +6,13 @@ The tests share one daemon and run in file order (a scenario per test)."""
 
 import json
 import os
-import time
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 from platform_core.monitoring.incidents import IncidentStore
 from platform_core.warehouse.duckdb import DuckDBWarehouse
 from pytest_httpserver import HTTPServer
@@ -21,6 +20,7 @@ from pytest_httpserver import HTTPServer
 from tests.support.mail import Inbox, smtp_server
 from tests.support.monitoring_mesh import write_monitoring_mesh
 from tests.support.processes import BIN, background, run_meshctl, wait_for
+from tests.support.ticks import wait_for_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -84,13 +84,9 @@ def mesh(tmp_path_factory, make_httpserver: HTTPServer) -> Iterator[Mesh]:
     home, dagster_home = root / ".mesh", root / "dagster_home"
     home.mkdir()
     dagster_home.mkdir()
-    # The repository's local instance settings (retries, run monitoring), polled faster.
-    settings = yaml.safe_load(
-        (Path(__file__).parents[1] / "deployment/local/dagster.yaml").read_text()
-    )
-    settings["run_monitoring"]["poll_interval_seconds"] = 1
-    settings["run_queue"]["max_concurrent_runs"] = 2
-    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    # The local instance as `./mesh up` ships it (one run at a time, retries, run monitoring
+    # every 30 s): the guarantees are observed with the shipped settings, not sped-up ones.
+    shutil.copy(Path(__file__).parents[1] / "deployment/local/dagster.yaml", dagster_home)
 
     make_httpserver.expect_request("/slack-webhook", method="POST").respond_with_data("ok")
     with smtp_server() as (smtp_port, inbox):
@@ -131,7 +127,8 @@ def test_failing_asset_alerts_its_owners_once_after_the_retry(mesh: Mesh):
     assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE] * 2
     assert runs[1].tags["dagster/retry_number"] == "1"
     alerts = wait_for(lambda: mesh.deliveries("run_failure:shop:shop/payments"), 60, "the alert")
-    time.sleep(4)  # several more sensor ticks: still one alert
+    # The failure sensor and the monitoring sensor (which resolves) have looked twice more.
+    wait_for_ticks(mesh.instance, ["shop_run_failure_alerts", "shop_monitoring"])
     alerts = mesh.deliveries("run_failure:shop:shop/payments")
     assert len(alerts) == 1, alerts
     alert = alerts[0]
@@ -167,7 +164,8 @@ def test_shrinking_table_holds_downstream_until_waived(mesh: Mesh):
 
     key = "check_failed:shop/orders:row_count_drop"
     wait_for(lambda: mesh.deliveries(key), 60, "the data quality alert")
-    time.sleep(8)  # many automation ticks: summary must stay held
+    # insight's automation has evaluated twice since the alert: summary must stay held.
+    wait_for_ticks(mesh.instance, ["insight_automation", "shop_monitoring"])
     assert mesh.instance.get_latest_materialization_event(SUMMARY).run_id == summary_before
     alerts = mesh.deliveries(key)
     assert len(alerts) == 1
@@ -207,7 +205,7 @@ def test_slow_asset_alerts_long_running_then_is_stopped_at_its_hard_limit(mesh: 
     assert stopped[0].status in {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
     assert len(mesh.runs("slow")) == 1  # dagster/max_retries=0 on the run: no retry
     alerts = wait_for(lambda: mesh.deliveries("max_runtime:shop:shop/slow"), 60, "hard-limit alert")
-    time.sleep(3)
+    wait_for_ticks(mesh.instance, ["shop_run_failure_alerts", "shop_monitoring"])
     assert len(mesh.deliveries("max_runtime:shop:shop/slow")) == 1
     assert "maximum runtime of 15 seconds" in alerts[0]["message"]
     assert alerts[0]["recipients"] == "team:shop"
@@ -229,7 +227,7 @@ def test_stale_product_alerts_and_reruns_once_its_upstream_is_healthy(mesh: Mesh
     stale = wait_for(lambda: mesh.deliveries(key), 120, "the stale alert")
     assert stale[0]["recipients"] == "team:pricing"
     assert "waiting for shop/rates" in stale[0]["message"]
-    time.sleep(4)
+    wait_for_ticks(mesh.instance, "shop_monitoring")  # it would request the re-run
     freshness_runs = dg.RunsFilter(tags={"mesh/trigger": "freshness"})
     assert not mesh.instance.get_runs(filters=freshness_runs)  # held: upstream unhealthy
     assert len(mesh.deliveries(key)) == 1
@@ -261,7 +259,7 @@ def test_tenant_over_budget_is_alerted_and_throttled_alone(mesh: Mesh):
         wait_for(lambda request=request: mesh.finished(request, 1), 240, request)
 
     alerts = wait_for(lambda: mesh.deliveries("over_budget:acme:"), 120, "over-budget alert")
-    time.sleep(3)
+    wait_for_ticks(mesh.instance, "shop_monitoring")
     assert len(mesh.deliveries("over_budget:acme:")) == 1
     assert alerts[0]["recipients"] == "ops@acme.example"
     assert "lowered to 2 (pool tenant_acme)" in alerts[0]["message"]

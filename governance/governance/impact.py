@@ -232,6 +232,7 @@ def analyse(
 
 def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
     """The tree's prepared dbt manifest (parsed now if missing or stale; None: no dbt project)."""
+    from platform_core.dbt.preparer import prepare
     from platform_core.dbt.project import PROJECT_FOLDER, MeshDbtProject
     from platform_core.environment import current_environment
 
@@ -239,7 +240,7 @@ def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
     if not (folder / "dbt_project.yml").is_file():
         return None
     env = current_environment()
-    return json.loads(MeshDbtProject(folder.resolve(), env.dbt_target).prepare(env).read_text())
+    return json.loads(prepare(MeshDbtProject(folder.resolve(), env.dbt_target), env).read_text())
 
 
 def dbt_model_changes(

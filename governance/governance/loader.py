@@ -3,10 +3,10 @@ the definitions into the serialisable `MeshGraph`.
 
 In-process by design (measured in bench/bench_governance.py): a code server per location
 costs a Python start and `import dagster` each, which a 50-location mesh on 2 cores cannot
-afford. The steps are Dagster's own: the workspace entry's loadable targets
-(`get_loadable_targets`, as the gRPC server finds them), then
-`initialize_repository_def_from_pointer`, which resolves and validates the Definitions exactly
-as `dagster definitions validate` does.
+afford. The steps are a code server's, through public APIs: import the entry's module (or
+file) with its working directory on sys.path, take its Definitions (the named attribute, else
+`defs`, else the only one; `dg.load_defs` for an autoload_defs_module), then
+`Definitions.get_repository_def()`, which resolves and validates them.
 
 While a location loads, the loader watches what it really imports and reads (`LoadWatch`):
 that catches a dynamic import of another domain's package (GOV050) and gives the incremental
@@ -15,6 +15,8 @@ cache (governance/cache.py) the files a location's graph depends on.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 import re
 import sys
@@ -22,9 +24,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import dagster as dg
+from dagster.components.definitions import LazyDefinitions  # what @dg.definitions returns
 
 from governance.model import AssetRecord, Column, CrossImport, LocationRecord, MeshGraph
 from governance.watch import LoadWatch
@@ -45,43 +49,66 @@ class LocationLoad:
     reads: set[str] = field(default_factory=set)  # absolute repo files it read (declarations)
 
 
-def _pointer(entry: WorkspaceEntry, attribute: str, working_directory: str | None):
-    from dagster._core.code_pointer import AutoloadDefsModuleCodePointer, CodePointer
+def _import_target(entry: WorkspaceEntry, working_directory: str | None) -> ModuleType:
+    """The entry's module, imported as a code server imports it (public Python only)."""
+    added = bool(working_directory) and working_directory not in sys.path
+    if added:
+        sys.path.insert(0, str(working_directory))
+    try:
+        if entry.kind != "python_file":
+            return importlib.import_module(entry.target)
+        # As Dagster loads a python_file: a module named after the file, in sys.modules.
+        name = Path(entry.target).stem
+        spec = importlib.util.spec_from_file_location(name, entry.target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {entry.target} as a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        if added:
+            sys.path.remove(str(working_directory))
 
-    if entry.kind == "python_file":
-        return CodePointer.from_python_file(entry.target, attribute, working_directory)
-    if entry.kind == "python_package":
-        return CodePointer.from_python_package(entry.target, attribute, working_directory)
-    if entry.kind == "autoload_defs_module":
-        return AutoloadDefsModuleCodePointer(
-            module=entry.target, working_directory=working_directory
+
+_DEFINITIONS_TYPES = (dg.Definitions, dg.RepositoryDefinition, LazyDefinitions)
+
+
+def _definitions_of(module: ModuleType, entry: WorkspaceEntry) -> Any:
+    """The one Definitions a module offers, found the way Dagster finds it: the `attribute`
+    named in the entry, else `defs`, else the only Definitions object at the module's top."""
+    if entry.attribute:
+        if not hasattr(module, entry.attribute):
+            raise ValueError(f"{entry.describe()} has no attribute '{entry.attribute}'")
+        return getattr(module, entry.attribute)
+    if isinstance(getattr(module, "defs", None), _DEFINITIONS_TYPES):
+        return module.defs
+    found = [v for v in vars(module).values() if isinstance(v, _DEFINITIONS_TYPES)]
+    if len(found) != 1:
+        raise ValueError(
+            f"{entry.describe()} defines {len(found)} Definitions; a location has exactly "
+            "one (name it with `attribute:` in workspace.yaml)"
         )
-    return CodePointer.from_module(entry.target, attribute, working_directory)
+    return found[0]
 
 
 def _load_repository(entry: WorkspaceEntry) -> dg.RepositoryDefinition:
-    from dagster._core.definitions.reconstruct import initialize_repository_def_from_pointer
-    from dagster._grpc.utils import get_loadable_targets
-
     # As `dagster dev` with a working_directory: a project folder goes on sys.path only while
     # its module imports (50 folders left on sys.path would slow every later import).
     working_directory = entry.working_directory or entry.folder or None
-    targets = get_loadable_targets(
-        python_file=entry.target if entry.kind == "python_file" else None,
-        module_name=entry.target if entry.kind in ("python_module", "dg_project") else None,
-        package_name=entry.target if entry.kind == "python_package" else None,
-        autoload_defs_module_name=entry.target if entry.kind == "autoload_defs_module" else None,
-        working_directory=working_directory,
-        attribute=entry.attribute,
-        resolve_lazy_defs=False,
-    )
-    if len(targets) != 1:
-        raise ValueError(
-            f"{entry.describe()} defines {len(targets)} Definitions; a location has exactly "
-            "one (name it with `attribute:` in workspace.yaml)"
-        )
-    pointer = _pointer(entry, targets[0].attribute, working_directory)
-    return initialize_repository_def_from_pointer(pointer)
+    module = _import_target(entry, working_directory)
+    if entry.kind == "autoload_defs_module":
+        definitions: Any = dg.load_defs(module)
+    else:
+        definitions = _definitions_of(module, entry)
+    if isinstance(definitions, LazyDefinitions):
+        definitions = definitions()
+    if isinstance(definitions, dg.RepositoryDefinition):
+        return definitions
+    if not isinstance(definitions, dg.Definitions):
+        raise ValueError(f"{entry.describe()}: '{entry.attribute}' is not a Definitions object")
+    # Resolves and validates the Definitions as a code server does when it loads them.
+    return definitions.get_repository_def()
 
 
 def _source_of(assets_def: dg.AssetsDefinition, root: Path) -> tuple[str, int]:

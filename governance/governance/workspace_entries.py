@@ -1,7 +1,8 @@
 """Every code location the mesh declares, in every form Dagster accepts.
 
-workspace.yaml entries go through Dagster's own workspace schema (`location_origins_from_config`,
-what `dagster dev -w` runs), one entry at a time so one bad entry does not hide the others; dg
+workspace.yaml entries are read against Dagster's documented workspace schema (the kinds, their
+fields, `{env: VAR}` values, default location names), one entry at a time so one bad entry
+does not hide the others; dg
 projects of dg.toml that workspace.yaml does not list are locations too. Whatever cannot be
 loaded in this process (a grpc_server, an entry Dagster rejects, a broken dg.toml) becomes an
 entry with an `error` and a `fix`: the gate reports it, it never skips it.
@@ -9,6 +10,7 @@ entry with an `error` and a `fix`: the gate reports it, it never skips it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +60,76 @@ def _item_lines(path: Path) -> list[int]:
     return []
 
 
-def _from_workspace_yaml(root: Path) -> list[WorkspaceEntry]:
-    from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
-    from dagster._core.workspace.load import location_origins_from_config
+# Dagster's workspace.yaml schema (dagster docs, "workspace.yaml reference"): each kind takes a
+# string or a mapping with one required field; the gate reads it with public means only.
+_REQUIRED = {
+    "python_file": "relative_path",
+    "python_module": "module_name",
+    "python_package": "package_name",
+    "autoload_defs_module": "module_name",
+}
+_OPTIONAL = {"attribute", "location_name", "working_directory", "executable_path"}
+_DAGSTER_FIX = (
+    "write it as python_file, python_module, python_package or autoload_defs_module "
+    "(Dagster's workspace.yaml reference)"
+)
 
+
+class _Rejected(ValueError):
+    pass
+
+
+def _string(value: object, field: str) -> str:
+    """A StringSource: a string, or {env: NAME} read from the environment."""
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = str(value["env"])
+        if name not in os.environ:
+            raise _Rejected(f"field '{field}' reads environment variable {name}, which is unset")
+        return os.environ[name]
+    if not isinstance(value, str) or not value:
+        raise _Rejected(f"field '{field}' must be a non-empty string")
+    return value
+
+
+def _entry_from_item(item: object, root: Path, line: int) -> WorkspaceEntry:
+    if not isinstance(item, dict) or len(item) != 1:
+        raise _Rejected("each load_from item is a mapping with exactly one key")
+    [(kind, value)] = item.items()
+    if kind == "grpc_server":
+        name = value.get("location_name") if isinstance(value, dict) else None
+        return _broken(
+            str(name or "grpc_server"), line,
+            "is a grpc_server: the gate cannot import code it does not have",
+            "list the location's code as python_module (or python_file) in workspace.yaml so "
+            "the gate can load and check it",
+        )  # fmt: skip
+    if kind not in _REQUIRED:
+        raise _Rejected(f"unknown key '{kind}'")
+    required = _REQUIRED[kind]
+    config = {required: value} if not isinstance(value, dict) else dict(value)
+    allowed = _OPTIONAL - ({"attribute"} if kind == "autoload_defs_module" else set())
+    unknown = sorted(set(config) - allowed - {required})
+    if unknown or required not in config:
+        problem = f"unknown field(s) {unknown}" if unknown else f"missing field '{required}'"
+        raise _Rejected(f"{kind}: {problem}")
+    fields = {key: _string(v, key) for key, v in config.items()}
+    target = fields[required]
+    directory = fields.get("working_directory")
+    if kind == "python_file":  # Dagster rebases a python_file's paths on workspace.yaml's folder
+        target = str((root / target).resolve())
+    if directory and not Path(directory).is_absolute():
+        # Relative to where `dagster dev -w workspace.yaml` runs: the mesh root.
+        directory = str((root / directory).resolve())
+    attribute = fields.get("attribute")
+    default = Path(target).name if kind == "python_file" else target
+    default = f"{default}:{attribute}" if attribute else default
+    return WorkspaceEntry(
+        location=fields.get("location_name", default), kind=kind, target=target,
+        attribute=attribute, working_directory=directory, line=line,
+    )  # fmt: skip
+
+
+def _from_workspace_yaml(root: Path) -> list[WorkspaceEntry]:
     path = root / WORKSPACE_FILE
     try:
         data = yaml.load(path.read_text(), Loader=_LOADER) or {}
@@ -74,48 +142,17 @@ def _from_workspace_yaml(root: Path) -> list[WorkspaceEntry]:
                     "list the locations under load_from: (python_module: {module_name: ...})")
         ]  # fmt: skip
     lines = _item_lines(path)
-    entries = []
+    entries: list[WorkspaceEntry] = []
     for index, item in enumerate(items):
         line = lines[index] if index < len(lines) else 0
         label = f"{WORKSPACE_FILE} load_from[{index}]"
         try:
-            [origin] = location_origins_from_config({"load_from": [item]}, str(path)).values()
-        except Exception as exc:
-            entries.append(
-                _broken(label, line, f"is not an entry Dagster accepts: {_first_line(exc)}",
-                        "write it as python_file, python_module, python_package or "
-                        "autoload_defs_module (Dagster's workspace.yaml reference)")
-            )  # fmt: skip
+            entry = _entry_from_item(item, root, line)
+        except _Rejected as exc:
+            entries.append(_broken(label, line, f"is not an entry Dagster accepts: {exc}",
+                                   _DAGSTER_FIX))  # fmt: skip
             continue
-        if isinstance(origin, GrpcServerCodeLocationOrigin):
-            entries.append(
-                _broken(origin.location_name, line,
-                        "is a grpc_server: the gate cannot import code it does not have",
-                        "list the location's code as python_module (or python_file) in "
-                        "workspace.yaml so the gate can load and check it")
-            )  # fmt: skip
-            continue
-        target = origin.loadable_target_origin
-        directory = target.working_directory
-        if directory and not Path(directory).is_absolute():
-            # Relative to where `dagster dev -w workspace.yaml` runs: the mesh root.
-            directory = str((root / directory).resolve())
-        kind, name = next(
-            (k, v)
-            for k, v in (
-                ("python_file", target.python_file), ("python_module", target.module_name),
-                ("python_package", target.package_name),
-                ("autoload_defs_module", target.autoload_defs_module_name),
-            )
-            if v
-        )  # fmt: skip
-        entries.append(
-            WorkspaceEntry(
-                location=origin.location_name, kind=kind, target=name,
-                attribute=target.attribute, working_directory=directory,
-                line=line,
-            )
-        )  # fmt: skip
+        entries.append(entry)
     return entries
 
 

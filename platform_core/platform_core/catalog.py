@@ -53,20 +53,33 @@ def load_catalog(root: Path) -> Catalog:
                 owners = _declared_owners(path, location.name)
                 broken.append(BrokenDomain(location.name, str(path), str(error), owners))
     try:
-        declarations.extend(_dbt_declarations(root))
+        dbt_declarations, quarantined = _dbt_declarations(root)
+        declarations.extend(dbt_declarations)
+        broken.extend(quarantined)
     except DbtProjectError as error:
         domain = error.domain or "dbt"
         broken.append(BrokenDomain(domain, DBT_SOURCE, str(error), error.owners))
     return Catalog.from_declarations(declarations, broken)
 
 
-def _dbt_declarations(root: Path) -> list[ProductDeclaration]:
-    """The mesh's dbt models, from the prepared manifest (none if the mesh has no dbt project)."""
+def _dbt_declarations(root: Path) -> tuple[list[ProductDeclaration], list[BrokenDomain]]:
+    """The mesh's dbt models, from the prepared manifest (none if the mesh has no dbt project),
+    and the domains with a model the preparation had to disable."""
     if not (root / PROJECT_FOLDER / "dbt_project.yml").is_file():
-        return []
+        return [], []
     env = current_environment()
     project = mesh_dbt_project(env, root)
-    return dbt_product_declarations(project.manifest(env), project.project_dir)
+    if project.needs_preparation(env):
+        # dagster_dbt (~1.7 s) is imported only when dbt must parse; then dbt costs more.
+        from platform_core.dbt.preparer import prepare
+
+        prepare(project, env)
+    manifest = project.read_manifest(env)
+    quarantined = [
+        BrokenDomain(domain, DBT_SOURCE, model.message, model.owners)
+        for domain, model in project.quarantine().items()
+    ]
+    return dbt_product_declarations(manifest, project.project_dir), quarantined
 
 
 def catalog_for(path: Path) -> Catalog:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from platform_core.catalog import load_catalog
+from platform_core.catalog import _dbt_declarations, load_catalog
 from platform_core.dbt.assets import _check_sources, dbt_slice
 from platform_core.dbt.nodes import model_key
+from platform_core.dbt.preparer import prepare, prepared_manifest
 from platform_core.dbt.project import MeshDbtProject, mesh_dbt_project
 from platform_core.dbt.translator import MeshDbtTranslator
 from platform_core.environment import current_environment, detect_environment
@@ -20,7 +21,7 @@ from platform_core.products.declaration import Visibility
 @pytest.fixture(scope="module")
 def manifest(repo_root):
     env = current_environment()
-    return mesh_dbt_project(env, repo_root).manifest(env)
+    return prepared_manifest(mesh_dbt_project(env, repo_root), env)
 
 
 def models(manifest):
@@ -150,14 +151,23 @@ def project_copy(repo_root, tmp_path) -> MeshDbtProject:
     return MeshDbtProject(folder, "duckdb")
 
 
-def test_private_model_referenced_from_another_group_fails_with_dbt_error_and_the_fix(
+def test_a_private_ref_fails_only_the_offending_domain_with_dbt_error_and_the_fix(
     project_copy,
 ):
-    (project_copy.project_dir / "models/marketing/marts/order_peek.sql").write_text(
+    env = current_environment()
+    models = project_copy.project_dir / "models"
+    (models / "marketing/marts/order_peek.sql").write_text(
         "select order_id from {{ ref('int_sales__priced_orders') }}\n"
     )
+    # A finance model on top of the offending one: disabled with it, finance fails too.
+    (models / "finance/marts/peek_total.sql").write_text(
+        "select count(*) as orders from {{ ref('order_peek') }}\n"
+    )
+    untouched = {p: p.read_bytes() for p in project_copy.project_dir.rglob("*") if p.is_file()}
+    prepare(project_copy, env)
+
     with pytest.raises(DbtProjectError) as error:
-        project_copy.prepare(current_environment())
+        dbt_slice("marketing", env, project_copy)
     message = str(error.value)
     # dbt's own words ...
     assert (
@@ -169,19 +179,79 @@ def test_private_model_referenced_from_another_group_fails_with_dbt_error_and_th
     assert "Domain 'marketing': model 'order_peek' (dbt_project/models/marketing/marts/" in message
     assert "ref a public model of 'sales' (customers, daily_revenue, orders)" in message
     assert "Sales analytics, sales-data@mesh.example" in message
+    assert error.value.domain == "marketing"
+
+    with pytest.raises(DbtProjectError) as downstream:
+        dbt_slice("finance", env, project_copy)
+    assert "model 'peek_total' (dbt_project/models/finance/marts/peek_total.sql) refs " in str(
+        downstream.value
+    )
+    assert "'order_peek' of domain 'marketing', which is disabled" in str(downstream.value)
+
+    # sales loads, with all its models, and runs in the copy that parsed
+    sales = dbt_slice("sales", env, project_copy)
+    keys = {k.to_user_string() for k in sales.assets[0].keys}
+    assert {"sales/orders", "sales/customers", "sales/daily_revenue"} <= keys
+    dbt_dir = Path(sales.resources["dbt"].project_dir)
+    assert dbt_dir != project_copy.project_dir and (dbt_dir / "dbt_project.yml").is_file()
+    manifest = project_copy.read_manifest(env)
+    assert "model.mesh.order_peek" not in manifest["nodes"]
+    assert "model.mesh.int_sales__priced_orders" in manifest["nodes"]
+    # the catalog: the quarantined domains are broken (their consumers' errors name them)
+    declared, broken = _dbt_declarations(project_copy.project_dir.parent)
+    assert {b.domain: b.owners for b in broken} == {
+        "marketing": ("Marketing analytics, marketing-data@mesh.example",),
+        "finance": ("Finance, finance-data@mesh.example",),
+    }
+    assert {"sales/orders", "marketing/campaign_spend"} <= {
+        f"{d.domain}/{d.name}" for d in declared
+    }
+    # the project itself is never edited: the disabling lives in the prepared copy
+    assert {p: p.read_bytes() for p in untouched} == untouched
+
+    # once fixed, a re-parse of the project itself clears the quarantine
+    (models / "marketing/marts/order_peek.sql").unlink()
+    (models / "finance/marts/peek_total.sql").unlink()
+    prepare(project_copy, env, force=True)
+    assert project_copy.quarantine() == {}
+    assert Path(dbt_slice("marketing", env, project_copy).resources["dbt"].project_dir) == (
+        project_copy.project_dir
+    )
+
+
+def test_a_model_that_does_not_parse_fails_only_its_domain(project_copy):
+    env = current_environment()
+    (project_copy.project_dir / "models/finance/marts/half_done.sql").write_text(
+        "select {{ ref('revenue_by_tenant' }}\n"
+    )
+    prepare(project_copy, env)
+    with pytest.raises(DbtProjectError) as error:
+        dbt_slice("finance", env, project_copy)
+    where = "(dbt_project/models/finance/marts/half_done.sql)"
+    assert f"Domain 'finance': model 'half_done' {where} does not parse" in str(error.value)
+    assert "Fix:" in str(error.value)
+    assert dbt_slice("marketing", env, project_copy).assets  # the others load
+
+
+def test_an_unattributable_parse_failure_still_fails_loudly(project_copy):
+    (project_copy.project_dir / "models/broken.yml").write_text("models: [unclosed\n")
+    with pytest.raises(DbtProjectError, match=r"dbt parse of .* failed") as error:
+        prepare(project_copy, current_environment())
+    assert "broken.yml" in str(error.value) and "Fix:" in str(error.value)
+    assert project_copy.quarantine() == {}
 
 
 def test_local_development_reparses_after_an_edit_and_only_then(project_copy):
     env = current_environment()
-    first = project_copy.prepare(env)
+    first = prepare(project_copy, env)
     prepared_at = first.stat().st_mtime_ns
-    assert project_copy.prepare(env).stat().st_mtime_ns == prepared_at  # fresh: no parse
+    assert prepare(project_copy, env).stat().st_mtime_ns == prepared_at  # fresh: no parse
 
     time.sleep(0.01)
     model = project_copy.project_dir / "models/finance/intermediate/int_finance__plan_pricing.sql"
     model.write_text(model.read_text() + "union all\nselect 'scale', 999, 0.015\n")
     assert project_copy.is_stale()
-    manifest = project_copy.manifest(env)
+    manifest = prepared_manifest(project_copy, env)
     node = manifest["nodes"]["model.mesh.int_finance__plan_pricing"]
     assert "'scale'" in node["raw_code"]
 
@@ -192,7 +262,7 @@ def test_outside_local_development_a_missing_manifest_is_refused_not_parsed(tmp_
     )
     project = MeshDbtProject(project_copy.project_dir, prod.dbt_target)
     with pytest.raises(DbtProjectError, match="Fix: run `meshctl dbt-prepare`"):
-        project.manifest(prod)
+        prepared_manifest(project, prod)
     assert not project.manifest_path.exists()
 
 

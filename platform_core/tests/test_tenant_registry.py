@@ -204,6 +204,7 @@ def test_the_fields_become_schema_and_run_tags(tmp_path):
         "dagster/max_runtime": "1200",
         "dagster/max_retries": "1",
         "dagster/retry_strategy": "ALL_STEPS",
+        "dagster/retry_on_asset_or_op_failure": "true",
     }
     with pytest.raises(ConfigurationError, match="'nobody' is not in the registry"):
         loaded.get("nobody")

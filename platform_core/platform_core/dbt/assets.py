@@ -17,8 +17,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import dbt_assets
 
-from platform_core.dbt.project import MeshDbtProject, dbt_executable, mesh_dbt_project
-from platform_core.dbt.resource import MeshDbtCliResource
+from platform_core.dbt.preparer import prepared_manifest
+from platform_core.dbt.project import MeshDbtProject, mesh_dbt_project
+from platform_core.dbt.resource import MeshDbtCliResource, mesh_dbt_resource
 from platform_core.dbt.translator import MeshDbtTranslator, model_domain
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import DbtProjectError
@@ -94,7 +95,10 @@ def dbt_slice(
     """The models of dbt group `domain`, as one multi-asset, and the dbt resource."""
     env = env or current_environment()
     project = project or mesh_dbt_project(env)
-    manifest = project.manifest(env)
+    manifest = prepared_manifest(project, env)
+    quarantined = project.quarantine().get(domain)
+    if quarantined is not None:  # the other domains' locations load without this model
+        raise DbtProjectError(quarantined.message, domain=domain, owners=quarantined.owners)
     _check_groups(manifest)
     if catalog is not None:
         _check_sources(manifest, domain, catalog)
@@ -145,12 +149,4 @@ def dbt_slice(
         if error is not None:
             raise error
 
-    resources = {
-        "dbt": MeshDbtCliResource(
-            project_dir=str(project.project_dir),
-            profiles_dir=str(project.project_dir),
-            target=project.target,
-            dbt_executable=dbt_executable(),
-        )
-    }
-    return DbtSlice([models], resources)
+    return DbtSlice([models], {"dbt": mesh_dbt_resource(project)})

@@ -55,4 +55,8 @@ def run_tags(tenant: TenantEntry) -> dict[str, str]:
         "dagster/max_runtime": str(tenant.sla.max_runtime_seconds),
         "dagster/max_retries": str(MAX_RETRIES),
         "dagster/retry_strategy": "ALL_STEPS",
+        # The OSS instance retries only lost processes (run_retries.retry_on_asset_or_op_failure
+        # is false); a tenant's database being briefly unreachable fails a step, and its owners
+        # are alerted only after the retry, so that retry must happen.
+        "dagster/retry_on_asset_or_op_failure": "true",
     }

@@ -29,24 +29,36 @@ def group_alive(pgid: int) -> bool:
 def stop_group(pgid: int, grace: float = 10.0, process: subprocess.Popen | None = None) -> None:
     """SIGTERM the group, wait up to `grace` s for all of it to go, then SIGKILL what is left.
     With `process` (the group's leader, our child) it is also reaped, leaving no zombie."""
+    stop_groups([(pgid, process)], grace)
+
+
+def stop_groups(groups: list[tuple[int, subprocess.Popen | None]], grace: float) -> None:
+    """stop_group for several groups at once: all are signalled together, so stopping N
+    servers costs one grace period, not N."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
+        alive = [(pgid, process) for pgid, process in groups if _signal(pgid, sig)]
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if process is not None:
-                process.poll()
-            if not group_alive(pgid):
-                break
+        while alive and time.monotonic() < deadline:
             time.sleep(0.1)
-        else:
-            continue
-        break
-    if process is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
-            process.wait(timeout=5)
+            for _, process in alive:
+                if process is not None:
+                    process.poll()
+            alive = [(pgid, process) for pgid, process in alive if group_alive(pgid)]
+        if not alive:
+            break
+    for _, process in groups:
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
+                process.wait(timeout=5)
+
+
+def _signal(pgid: int, sig: int) -> bool:
+    """Send `sig` to the group; False when it is gone already."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _pids() -> list[int]:

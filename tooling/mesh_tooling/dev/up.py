@@ -3,13 +3,15 @@
 Order of start: the session lock (one per home), every port (UI, broker, database), runs an
 earlier session left behind, sample data and PostgreSQL, the click-stream, then `dagster dev`
 in its own process group. The terminal's Ctrl-C therefore reaches only this process, which stops
-the rest in an order that leaves nothing behind: the producer, in-flight runs (through their
-code servers), Dagster, the broker, PostgreSQL.
+the rest in an order that leaves nothing behind: the producer, in-flight runs (a moment to
+finish, then through their code servers), Dagster (a short grace, then SIGKILL: it holds
+nothing by then), the broker, PostgreSQL. Each step has a deadline, so a stop takes seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 from platform_core.environment import Environment
 
 from mesh_tooling.dev.ports import Port, check_ports, free_port
-from mesh_tooling.dev.processes import default_signals, group_alive, stop_group
+from mesh_tooling.dev.processes import default_signals, group_alive, stop_group, stop_groups
 from mesh_tooling.dev.session import LOCK_NAME, SessionLock, leftovers
 from mesh_tooling.dev.stale_runs import IN_FLIGHT, cancel_queued_stream_runs, reconcile_stale_runs
 
@@ -160,39 +162,52 @@ def _wait_until_answers(url: str, dagster: subprocess.Popen) -> bool:
     return False
 
 
+# Seconds Dagster's processes get to exit on SIGTERM once no run is left in flight. They hold
+# nothing then that a SIGKILL could lose (SQLite commits atomically), and on a busy machine
+# `dagster dev` takes 10-30 s to wind down its webserver, daemon and code servers in turn.
+DAGSTER_GRACE_SECONDS = 3.0
+
+
 def _shutdown(dagster: subprocess.Popen | None, children: list[tuple[str, subprocess.Popen]]):
-    for name, process in children:
-        if name == "producer":  # nothing new to land while we stop
-            stop_group(process.pid, grace=5, process=process)
+    producer = [(p.pid, p) for name, p in children if name == "producer"]
+    servers = [(p.pid, p) for name, p in children if name != "producer"]
+    # Nothing new to land while we stop; it exits while the runs end.
+    for pgid, _ in producer:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
     if dagster is not None and group_alive(dagster.pid):
-        _terminate_runs()
-        # Webserver and daemon stop within seconds; a code server waits for a run that did
-        # not obey in time, so after the grace the group (code servers, runs) is killed.
-        stop_group(dagster.pid, grace=8, process=dagster)
+        # Runs end (on their own, else through their code servers) with their events written;
+        # then the group (webserver, code servers, any run that did not obey) goes.
+        _end_runs()
+        stop_group(dagster.pid, grace=DAGSTER_GRACE_SECONDS, process=dagster)
     if dagster is not None:
         _reconcile_at_stop()
-    for name, process in children:
-        if name != "producer":
-            stop_group(process.pid, grace=10, process=process)
+    # The broker goes last: a run still winding down must not lose it and log errors.
+    stop_groups(producer + servers, grace=10)
 
 
-def _terminate_runs(timeout: float = 5.0) -> None:
-    """Ask each running run's code server to stop it, and give them a moment to end, so the
-    code servers can shut down at once instead of waiting for them."""
+def _end_runs(finish: float = 3.0, terminate: float = 2.0) -> None:
+    """Give running runs `finish` s to end by themselves (a stream micro-batch takes seconds;
+    a run stopped mid-step logs its interruption as an error), then ask each one's code server
+    to stop it and give them `terminate` s more. The daemon still runs meanwhile: stream runs
+    its sensor queues are canceled as they come (the sensor plans their offsets again next
+    session); anything else it starts is stopped with the group and reconciled."""
     import dagster as dg
 
-    deadline = time.monotonic() + timeout
     with dg.DagsterInstance.get() as instance:
-        # Queued stream runs would start as soon as a slot frees; the sensor plans their
-        # offsets again next session.
-        cancel_queued_stream_runs(instance, "`./mesh up` was stopped before it ran")
-        asked: set[str] = set()
-        while time.monotonic() < deadline:
+
+        def running() -> list:
+            cancel_queued_stream_runs(instance, "`./mesh up` was stopped before it ran")
             # NOT_STARTED runs have no process yet: they are canceled after the stop.
-            running = instance.get_run_records(filters=dg.RunsFilter(statuses=RUNNING))
-            if not running:
-                return
-            for record in running:
+            return instance.get_run_records(filters=dg.RunsFilter(statuses=RUNNING))
+
+        deadline = time.monotonic() + finish
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        asked: set[str] = set()
+        deadline = time.monotonic() + terminate
+        while (records := running()) and time.monotonic() < deadline:
+            for record in records:
                 run_id = record.dagster_run.run_id
                 if run_id not in asked:
                     asked.add(run_id)

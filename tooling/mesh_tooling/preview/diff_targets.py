@@ -27,11 +27,12 @@ def row_keys(root: Path) -> dict[str, list[str]]:
     keys: dict[str, list[str]] = {}
     try:
         from governance.dbt_state import unique_keys
+        from platform_core.dbt.preparer import prepared_manifest
         from platform_core.dbt.project import mesh_dbt_project
         from platform_core.environment import current_environment
 
         env = current_environment()
-        keys.update(unique_keys(mesh_dbt_project(env, root).manifest(env)))
+        keys.update(unique_keys(prepared_manifest(mesh_dbt_project(env, root), env)))
     except ImportError:  # governance is not installed: declared keys only
         pass
     for product in load_catalog(root).products.values():
