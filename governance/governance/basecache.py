@@ -55,8 +55,12 @@ def base_key(root: Path, base_commit: str, dbt_target: str) -> str:
         f"lock={_file_digest(root / 'uv.lock')}", f"gate={_gate_code_digest()}",
         f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
     ]  # fmt: skip
+    # MESH_DBT_*: what dbt's profiles read, derived from the environment (MESH_HOME, ...) and
+    # set in os.environ by whichever dbt parse ran first in this process.
     parts += sorted(
-        f"{k}={v}" for k, v in os.environ.items() if k.startswith(("MESH_", "DAGSTER_"))
+        f"{k}={v}"
+        for k, v in os.environ.items()
+        if k.startswith(("MESH_", "DAGSTER_")) and not k.startswith("MESH_DBT_")
     )
     return _digest("\n".join(parts).encode())
 

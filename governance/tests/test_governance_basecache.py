@@ -70,5 +70,8 @@ def test_the_key_changes_with_the_commit_the_lock_and_the_environment(tmp_path, 
     monkeypatch.setenv("MESH_ENV", "other")
     assert base_key(tmp_path, "a" * 40, "duckdb") != key
     monkeypatch.delenv("MESH_ENV")
+    # set by a dbt parse in this process, derived from the rest: not part of the key
+    monkeypatch.setenv("MESH_DBT_DUCKDB_PATH", "/somewhere/warehouse.duckdb")
+    assert base_key(tmp_path, "a" * 40, "duckdb") == key
     (tmp_path / "uv.lock").write_text("version = 2\n")
     assert base_key(tmp_path, "a" * 40, "duckdb") != key
