@@ -194,3 +194,45 @@ def test_dg_list_defs_lists_a_domain_projects_products_and_dbt_models(repo_root)
     assert own == products | models
     assert not any(listed[key]["is_executable"] for key in set(listed) - own)  # upstreams only
     assert {listed[k]["source"] for k in models} == {"mesh_finance/defs/dbt/defs.yaml:2"}
+
+
+def test_dg_dev_at_the_workspace_root_serves_every_project(repo_root, tmp_path):
+    """`dg dev` at the root loads each project of dg.toml with its own interpreter path
+    (<project>/.venv, which ./mesh points at the workspace environment)."""
+    import tomllib
+    import urllib.request
+
+    from tests.support.processes import background, free_port, wait_for
+
+    projects = tomllib.loads((repo_root / "dg.toml").read_text())["workspace"]["projects"]
+    expected = {
+        tomllib.loads((repo_root / p["path"] / "pyproject.toml").read_text())["tool"]["dg"][
+            "project"
+        ]["code_location_name"]
+        for p in projects
+    }
+    port = free_port()
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus " \
+        "locationOrLoadError { __typename ... on PythonError { message } } } } } }"  # fmt: skip
+
+    def entries() -> list[dict] | None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                found = json.loads(response.read())["data"]["workspaceOrError"]["locationEntries"]
+        except OSError:
+            return None
+        loading = not found or any(e["loadStatus"] == "LOADING" for e in found)
+        return None if loading else found
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    log = tmp_path / "dg-dev.log"
+    with background([str(BIN / "dg"), "dev", "--port", str(port)], env, repo_root, log):
+        found = wait_for(entries, timeout=400, what="dg dev to load every location", interval=2)
+    assert {e["name"] for e in found} == expected, log.read_text()[-3000:]
+    errors = [e for e in found if e["locationOrLoadError"]["__typename"] != "RepositoryLocation"]
+    assert errors == [], errors
