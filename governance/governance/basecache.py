@@ -23,22 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from governance.cache import digest, file_digest
 from governance.model import MeshGraph
 
 FORMAT = 1
 FOLDER = Path("cache") / "impact-base"
 _GRAPH, _MANIFEST, _META = "graph.json", "manifest.json", "meta.json"
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    try:
-        return _digest(path.read_bytes())
-    except OSError:
-        return "missing"
 
 
 def _gate_code_digest() -> str:
@@ -52,7 +42,7 @@ def _gate_code_digest() -> str:
 def base_key(root: Path, base_commit: str, dbt_target: str) -> str:
     parts = [
         f"format={FORMAT}", f"commit={base_commit}", sys.version, f"dbt_target={dbt_target}",
-        f"lock={_file_digest(root / 'uv.lock')}", f"gate={_gate_code_digest()}",
+        f"lock={file_digest(root / 'uv.lock')}", f"gate={_gate_code_digest()}",
         f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
     ]  # fmt: skip
     # MESH_DBT_*: what dbt's profiles read, derived from the environment (MESH_HOME, ...) and
@@ -62,7 +52,7 @@ def base_key(root: Path, base_commit: str, dbt_target: str) -> str:
         for k, v in os.environ.items()
         if k.startswith(("MESH_", "DAGSTER_")) and not k.startswith("MESH_DBT_")
     )
-    return _digest("\n".join(parts).encode())
+    return digest("\n".join(parts).encode())
 
 
 @dataclass
@@ -88,7 +78,7 @@ class BaseCache:
                 if expected is None:
                     continue
                 data = (self.folder / name).read_bytes()
-                if _digest(data) != expected:
+                if digest(data) != expected:
                     raise ValueError(f"{name} does not match its recorded digest")
                 texts[name] = data.decode()
             graph = MeshGraph.from_json(texts[_GRAPH])
@@ -113,7 +103,7 @@ class BaseCache:
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.folder.parent))
         for name, data in files.items():
             (staging / name).write_bytes(data)
-        meta = {"format": FORMAT, "files": {name: _digest(data) for name, data in files.items()}}
+        meta = {"format": FORMAT, "files": {name: digest(data) for name, data in files.items()}}
         (staging / _META).write_text(json.dumps(meta))
         shutil.rmtree(self.folder, ignore_errors=True)
         try:

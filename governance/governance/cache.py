@@ -43,13 +43,13 @@ FORMAT = 5
 _SKIPPED_DIRS = {"__pycache__", ".venv", ".git", "target", "logs", "dbt_packages"}
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def file_digest(path: Path) -> str:
     try:
-        return _digest(path.read_bytes())
+        return digest(path.read_bytes())
     except OSError:
         return "missing"
 
@@ -137,7 +137,7 @@ def run_key(root: Path) -> str:
     parts += sorted(
         f"{k}={v}" for k, v in os.environ.items() if k.startswith(("MESH_", "DAGSTER_"))
     )
-    return _digest("\n".join(parts).encode())
+    return digest("\n".join(parts).encode())
 
 
 class GraphCache:
@@ -263,7 +263,7 @@ class GraphCache:
             if project is not None and project.is_relative_to(self.root):
                 relative = str(project.relative_to(self.root))
                 self.data["dbt"][relative] = dbt_sources_digest(project)
-        graph = f"location-{_digest(entry.location.encode())}.pickle"
+        graph = f"location-{digest(entry.location.encode())}.pickle"
         _write(self.path.parent / graph, (load.record, load.assets))
         locations[entry.location] = {
             "identity": entry.identity(),
