@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +87,19 @@ def generate_project(folder: Path, models: int) -> None:
         (base / "models.yml").write_text("models:\n" + "".join(entries))
 
 
+@contextmanager
+def generated(models: int) -> Iterator[tuple[Path, dict[str, str], Path]]:
+    """A temporary folder, a local-environment `env` homed in it, and a generated project."""
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        env = {**os.environ, "MESH_HOME": str(tmp / "mesh"), "DAGSTER_HOME": folder}
+        env.pop("MESH_ENV", None)
+        project = tmp / "generated"
+        project.mkdir()
+        generate_project(project, models)
+        yield tmp, env, project
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
@@ -95,23 +110,9 @@ def main() -> None:
     if args.smoke:
         args.repeat, args.models, args.run_models = 1, 40, 40
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
-        env.pop("MESH_ENV", None)
-        project = Path(tmp) / "generated"
-        project.mkdir()
-        generate_project(project, args.models)
-        slice_code = (
-            "import dagster as dg;"
-            "from pathlib import Path;"
-            "from platform_core.dbt.assets import dbt_slice;"
-            "from platform_core.dbt.project import MeshDbtProject;"
-            "from platform_core.environment import current_environment as c;"
-            "from platform_core.warehouse.resources import warehouse_resources as w;"
-            f"p = MeshDbtProject(Path({str(project)!r}), 'duckdb');"
-            "s = dbt_slice('beta', c(), p);"
-            "r = {**w(c(), 'beta'), **s.resources};"
-            "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
+    with generated(args.models) as (_, env, project):
+        slice_code = slice_script(
+            project, "dg.Definitions(assets=s.assets, resources=r).get_repository_def()"
         )
         parse = slice_code.replace(
             "s = dbt_slice",
@@ -141,33 +142,36 @@ def main() -> None:
     bench_run(args.run_models, args.repeat)
 
 
+def slice_script(project: Path, then: str) -> str:
+    """Python for a fresh process: the generated project's `beta` slice `s` with its resources
+    `r` (as a location builds them), then the statement `then`."""
+    return (
+        "import dagster as dg;"
+        "from pathlib import Path;"
+        "from platform_core.dbt.assets import dbt_slice;"
+        "from platform_core.dbt.project import MeshDbtProject;"
+        "from platform_core.environment import current_environment as c;"
+        "from platform_core.warehouse.resources import warehouse_resources as w;"
+        f"p = MeshDbtProject(Path({str(project)!r}), 'duckdb');"
+        "s = dbt_slice('beta', c(), p);"
+        "r = {**w(c(), 'beta'), **s.resources};"
+        f"{then}"
+    )
+
+
 def bench_run(models: int, repeat: int) -> None:
     """A location's dbt run through Dagster against `dbt build` of the same group, directly."""
     from platform_core.dbt.project import dbt_executable
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MESH_HOME": str(Path(tmp) / "mesh"), "DAGSTER_HOME": tmp}
-        env.pop("MESH_ENV", None)
-        project = Path(tmp) / "generated"
-        project.mkdir()
-        generate_project(project, models)
-        database = Path(tmp) / "mesh" / "warehouse.duckdb"
+    with generated(models) as (tmp, env, project):
+        database = tmp / "mesh" / "warehouse.duckdb"
         database.parent.mkdir(parents=True)
         dbt_env = {**env, "MESH_DBT_DUCKDB_PATH": str(database)}
         command = [dbt_executable(), "build", "--project-dir", str(project), "--profiles-dir",
-                   str(project), "--target", "duckdb", "--target-path", str(Path(tmp) / "direct")]  # fmt: skip
+                   str(project), "--target", "duckdb", "--target-path", str(tmp / "direct")]  # fmt: skip
         subprocess.run(command, env=dbt_env, check=True, capture_output=True)  # upstreams exist
-        through_dagster = (
-            "import dagster as dg;"
-            "from pathlib import Path;"
-            "from platform_core.dbt.assets import dbt_slice;"
-            "from platform_core.dbt.project import MeshDbtProject;"
-            "from platform_core.environment import current_environment as c;"
-            "from platform_core.warehouse.resources import warehouse_resources as w;"
-            f"p = MeshDbtProject(Path({str(project)!r}), 'duckdb');"
-            "s = dbt_slice('beta', c(), p);"
-            "r = {**w(c(), 'beta'), **s.resources};"
-            "assert dg.materialize(s.assets, resources=r).success"
+        through_dagster = slice_script(
+            project, "assert dg.materialize(s.assets, resources=r).success"
         )
         direct = f"import subprocess; subprocess.run({[*command, '--select', 'group:beta']!r}, check=True)"
         figures = interleaved(
