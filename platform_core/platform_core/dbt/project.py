@@ -260,15 +260,25 @@ def explain_parse_failure(project_dir: Path, output: str) -> DbtProjectError:
     domain, path = _model_domain(project_dir, node)
     public, owner = _group_facts(project_dir, group)
     where = path.relative_to(project_dir.parent) if path else node
-    domain_owner = _group_facts(project_dir, domain)[1] if domain != "unknown" else ""
-    return DbtProjectError(
-        f"dbt parse of {project_dir} failed:\n{dbt_says}\n"
+    return _domain_error(
+        project_dir,
+        dbt_says,
+        domain,
         f"Domain '{domain}': model '{node}' ({where}) refs '{referenced}', which is private to "
         f"domain '{group}'; another domain may only ref its public models.\n"
         f"  Fix: ref a public model of '{group}' ({', '.join(public) or 'none yet'}), or ask "
         f"its owners ({owner}) to make '{referenced}' public with an enforced contract.",
-        domain=None if domain == "unknown" else domain,
-        owners=(domain_owner,) if domain_owner else (),
+    )
+
+
+def _domain_error(project_dir: Path, dbt_says: str, domain: str, text: str) -> DbtProjectError:
+    """dbt's own words, then `text`, owned by `domain` (and its owners) unless it is unknown."""
+    known = domain != "unknown"
+    owner = _group_facts(project_dir, domain)[1] if known else ""
+    return DbtProjectError(
+        f"dbt parse of {project_dir} failed:\n{dbt_says}\n{text}",
+        domain=domain if known else None,
+        owners=(owner,) if owner else (),
     )
 
 
@@ -279,14 +289,13 @@ def _explain_disabled_dependency(
     domain, path = _model_domain(project_dir, node)
     ref_domain = _model_domain(project_dir, referenced)[0]
     where = path.relative_to(project_dir.parent) if path else node
-    domain_owner = _group_facts(project_dir, domain)[1] if domain != "unknown" else ""
-    return DbtProjectError(
-        f"dbt parse of {project_dir} failed:\n{dbt_says}\n"
+    return _domain_error(
+        project_dir,
+        dbt_says,
+        domain,
         f"Domain '{domain}': model '{node}' ({where}) refs '{referenced}' of domain "
         f"'{ref_domain}', which is disabled until that domain fixes it (see its location's "
         "error).\n  Fix: wait for that fix, or ref a public model that loads.",
-        domain=None if domain == "unknown" else domain,
-        owners=(domain_owner,) if domain_owner else (),
     )
 
 
