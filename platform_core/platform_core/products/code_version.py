@@ -72,8 +72,7 @@ def _tokens(obj: Any) -> list[tuple[int, str]] | None:
         return [(tokenize.STRING, source)]  # not tokenizable on its own: the text itself
 
 
-def _fingerprint(obj: Any) -> str:
-    tokens = _tokens(obj)
+def _fingerprint(obj: Any, tokens: list[tuple[int, str]] | None) -> str:
     if tokens is not None:
         return json.dumps(tokens)
     # No source (generated code, a builtin): its bytecode, if it has any.
@@ -81,9 +80,8 @@ def _fingerprint(obj: Any) -> str:
     return "" if code is None else repr((code.co_code, code.co_consts, code.co_names))
 
 
-def _names(obj: Any) -> set[str]:
-    """Names the object uses on their own (`helper`, the `np` of `np.mean`; not `mean`)."""
-    tokens = _tokens(obj) or []
+def _names(tokens: list[tuple[int, str]]) -> set[str]:
+    """Names the tokens use on their own (`helper`, the `np` of `np.mean`; not `mean`)."""
     return {
         string
         for index, (kind, string) in enumerate(tokens)
@@ -107,9 +105,10 @@ def _reached(function: Callable[..., Any]) -> list[tuple[str, str]]:
         name = f"{obj.__module__}.{obj.__qualname__}"
         if name in found:
             continue
-        found[name] = _fingerprint(obj)
+        tokens = _tokens(obj)  # once: both the fingerprint and the names followed come from it
+        found[name] = _fingerprint(obj, tokens)
         scope = getattr(obj, "__globals__", None) or vars(inspect.getmodule(obj) or types)
-        for used in _names(obj):
+        for used in _names(tokens or []):
             target = scope.get(used)
             if isinstance(target, types.ModuleType):
                 continue  # module attributes (np.mean) are library code, versioned by the lock
