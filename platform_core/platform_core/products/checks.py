@@ -144,8 +144,20 @@ def previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | 
     return int(value.value) if value is not None else None
 
 
+def product_check_names(product: ProductDeclaration) -> list[str]:
+    """The names of `product_checks(product)`, without building them (monitoring needs every
+    product's check keys at each location load)."""
+    names = ["schema_contract", "row_count_drop"]
+    if any(c.not_null for c in product.columns):
+        names.append("not_null")
+    if any(c.max_null_fraction is not None for c in product.columns):
+        names.append("null_fraction")
+    return names
+
+
 def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
     """Blocking asset checks for one product: contract, row-count drop, not-null, null share."""
+    wanted = product_check_names(product)
 
     def check(name: str, description: str) -> Callable[..., dg.AssetChecksDefinition]:
         return dg.asset_check(asset=product.key, name=name, blocking=True, description=description)
@@ -168,7 +180,7 @@ def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition
         )
 
     checks = [schema_contract, row_count_drop]
-    if any(c.not_null for c in product.columns):
+    if "not_null" in wanted:
 
         @check("not_null", "Columns the contract marks not_null hold no NULLs.")
         def not_null(warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -176,7 +188,7 @@ def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition
                 return evaluate_not_null(session, product)
 
         checks.append(not_null)
-    if any(c.max_null_fraction is not None for c in product.columns):
+    if "null_fraction" in wanted:
 
         @check("null_fraction", "Columns with max_null_fraction stay within their NULL share.")
         def null_fraction(warehouse: Warehouse) -> dg.AssetCheckResult:
