@@ -24,6 +24,8 @@ from mesh_tooling.sample.data import Scale, write_landing  # noqa: E402
 from platform_core.declaration_yaml import data_products_document  # noqa: E402
 from platform_core.environment import current_environment  # noqa: E402
 
+from tests.support.oss_stack import oss_stack  # noqa: E402, F401 (the session's OSS stack)
+
 REPO_ROOT = Path(__file__).resolve().parent
 TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)
 

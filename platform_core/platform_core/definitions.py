@@ -84,8 +84,11 @@ def _spec_defaults(location: str, env: Environment):
 
 def executor_for(env: Environment) -> dg.ExecutorDefinition:
     # Locally one DuckDB file takes one writer at a time and steps are small: in-process
-    # avoids a process start per step. Elsewhere compute runs in Snowflake.
-    return dg.in_process_executor if env.is_local else dg.multiprocess_executor
+    # avoids a process start per step. Elsewhere compute runs in Snowflake: a process per step
+    # by default (Dagster's default executor), and a run may ask for in_process in its run
+    # config (`execution: {config: {in_process: {}}}`) where a process start per step costs
+    # more than the step.
+    return dg.in_process_executor if env.is_local else dg.multi_or_in_process_executor
 
 
 def _own_products(catalog: Catalog, files: Sequence[Path]) -> list[ProductDeclaration]:

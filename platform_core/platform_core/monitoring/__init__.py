@@ -4,7 +4,7 @@ Every location gets the monitoring sensors from its root (platform_core.definiti
 must tell someone something (e.g. tenant sync skipping a bad registry entry) uses `AlertRouter`.
 """
 
-from platform_core.monitoring.budgets import throttle_tenant
+from platform_core.monitoring.budgets import throttle_tags, throttle_tenant
 from platform_core.monitoring.channels import (
     Channel,
     EmailChannel,
@@ -24,6 +24,7 @@ from platform_core.monitoring.router import AlertRouter
 from platform_core.monitoring.sensors import build_monitoring_sensors
 from platform_core.monitoring.tenants import (
     TENANT_TAG,
+    THROTTLED_TAG,
     StaticTenantDirectory,
     TenantDirectory,
     TenantProfile,
@@ -32,6 +33,7 @@ from platform_core.monitoring.tenants import (
 
 __all__ = [
     "TENANT_TAG",
+    "THROTTLED_TAG",
     "Alert",
     "AlertKind",
     "AlertRouter",
@@ -55,5 +57,6 @@ __all__ = [
     "monitored_assets",
     "profiles_from_registry_entries",
     "tenant_pool",
+    "throttle_tags",
     "throttle_tenant",
 ]

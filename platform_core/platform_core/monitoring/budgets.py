@@ -1,6 +1,11 @@
 """Cost and budgets: every finished run of the location is measured and recorded (run tags and
 `monitoring.run_costs`); a tenant at 80% of its monthly budget gets a warning, over it an alert
-and its pool lowered (that tenant's only) until the budget is raised or the month ends."""
+and its runs throttled (that tenant's only) until the budget is raised or the month ends.
+
+Throttled means: the tenant joins the instance's set of throttled tenants, its queued runs and
+every run the platform launches for it carry `mesh/throttled=true`, and the run queue lets all
+throttled runs together hold one slot; its pool (the steps of a tenant's own location) is
+lowered too."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -18,7 +23,12 @@ from platform_core.monitoring.cost import (
 from platform_core.monitoring.incidents import Alert, AlertKind, Incident
 from platform_core.monitoring.location import FINISHED, LocationMonitor, MonitorCursor, run_location
 from platform_core.monitoring.run_failures import alert_if_stopped_at_limit
-from platform_core.monitoring.tenants import TenantProfile
+from platform_core.monitoring.tenants import (
+    TENANT_TAG,
+    THROTTLED_TAG,
+    THROTTLED_TENANTS,
+    TenantProfile,
+)
 
 
 def record_costs(
@@ -108,7 +118,8 @@ def budget_alert(
             "Month": month,
             "Spent": status.describe(),
             "Concurrency": (
-                f"lowered to {throttled_slots(profile)} (pool {profile.pool}) "
+                f"lowered to {throttled_slots(profile)} (pool {profile.pool}); its runs carry "
+                f"{THROTTLED_TAG}=true and queue behind other throttled runs "
                 "until the budget is raised or the month ends"
                 if over
                 else f"unchanged ({profile.max_concurrent_runs}, pool {profile.pool})"
@@ -130,4 +141,29 @@ def throttle_tenant(instance: dg.DagsterInstance, profile: TenantProfile, thrott
     current = storage.get_concurrency_info(profile.pool).slot_count
     if current != slots:
         storage.set_concurrency_slots(profile.pool, slots)
+    throttle_runs(instance, profile.id, throttled)
     return slots
+
+
+def throttle_runs(instance: dg.DagsterInstance, tenant_id: str, throttled: bool) -> None:
+    """Put the tenant in (or take it out of) the throttled set, and tag its queued runs so the
+    run queue holds them behind the throttled limit (or releases them)."""
+    members = set(instance.get_dynamic_partitions(THROTTLED_TENANTS))
+    if throttled and tenant_id not in members:
+        instance.add_dynamic_partitions(THROTTLED_TENANTS, [tenant_id])
+    elif not throttled and tenant_id in members:
+        instance.delete_dynamic_partition(THROTTLED_TENANTS, tenant_id)
+    queued = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED], tags={TENANT_TAG: tenant_id})
+    )
+    value = "true" if throttled else "false"
+    for run in queued:
+        if run.tags.get(THROTTLED_TAG, "false") != value:
+            instance.add_run_tags(run.run_id, {THROTTLED_TAG: value})
+
+
+def throttle_tags(instance: dg.DagsterInstance, tenant_id: str) -> dict[str, str]:
+    """Tags a new run of the tenant carries: the throttle while it is over budget."""
+    if tenant_id in instance.get_dynamic_partitions(THROTTLED_TENANTS):
+        return {THROTTLED_TAG: "true"}
+    return {}

@@ -15,6 +15,12 @@ from typing import Protocol
 from platform_core.identifiers import safe_identifier
 
 TENANT_TAG = "mesh/tenant"
+# Runs of a tenant over its monthly budget carry THROTTLED_TAG=true; the OSS instance lets all
+# such runs together hold one run slot (`tag_concurrency_limits` in deployment/dagster.yaml).
+THROTTLED_TAG = "mesh/throttled"
+# The instance-wide set of throttled tenants (a dynamic partitions set: shared by every
+# location's sensors and visible in the UI), kept by the budget rule.
+THROTTLED_TENANTS = "mesh_throttled_tenants"
 
 
 @dataclass(frozen=True)

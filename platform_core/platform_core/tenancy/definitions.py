@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from platform_core.environment import current_environment
-from platform_core.monitoring import Alert, AlertKind, AlertRouter
+from platform_core.monitoring import Alert, AlertKind, AlertRouter, throttle_tags
 from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.tenancy.grants import build_tenant_grants_job
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
@@ -290,7 +290,8 @@ def build_cron_sensor(registry_file: Path, job: Any):
             dg.RunRequest(
                 run_key=f"{tenant.id}:{tick.isoformat()}",
                 partition_key=tenant.id,
-                tags=run_tags(tenant),
+                # Over budget: the throttle tag, so the run queues behind other throttled runs.
+                tags={**run_tags(tenant), **throttle_tags(context.instance, tenant.id)},
             )
             for tenant, tick in due
             if tenant.id in known
@@ -332,6 +333,7 @@ def build_failure_sensor(registry_file: Path, job: Any):
         name="tenant_sync_failure_alerts",
         monitored_jobs=[job],
         default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=current_environment().automation_interval_seconds,
         description="Alerts a tenant's owners when its sync failed and its retry failed too.",
     )
     def tenant_sync_failure_alerts(context: dg.RunFailureSensorContext) -> None:

@@ -40,6 +40,11 @@ STREAM_TAG = "mesh/stream"
 RUNS_PER_LOCATION = 4
 RUNS_PER_TENANT = 1
 RUNS_PER_STREAM = 2
+# Runs of tenants over their monthly budget carry mesh/throttled=true
+# (platform_core.monitoring.budgets): together they share this many run slots, so an
+# over-budget tenant waits behind the others' throttled runs, never in front of a paying one.
+THROTTLED_TAG = "mesh/throttled"
+THROTTLED_RUNS = 1
 MAX_CONCURRENT_RUNS_ENV = "DAGSTER_MAX_CONCURRENT_RUNS"
 RUN_RETRIES = 2
 
@@ -78,6 +83,7 @@ def tag_concurrency_limits() -> list[dict[str, Any]]:
         },
         {"key": TENANT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_TENANT},
         {"key": STREAM_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": RUNS_PER_STREAM},
+        {"key": THROTTLED_TAG, "value": "true", "limit": THROTTLED_RUNS},
     ]
 
 
@@ -115,8 +121,15 @@ def dagster_cloud(locations: Sequence[Location]) -> dict[str, Any]:
     }
 
 
-def instance_config() -> dict[str, Any]:
-    """The OSS production instance (deployment/dagster.yaml)."""
+def instance_config(
+    monitoring_poll_seconds: int = RUN_MONITORING["poll_interval_seconds"],
+) -> dict[str, Any]:
+    """The OSS production instance (deployment/dagster.yaml).
+
+    `monitoring_poll_seconds`: how often run monitoring looks at runs. Dagster's schema takes a
+    plain number there (no `env:`), so a test that must see a stuck run stopped within seconds
+    renders its copy through this parameter instead of editing the shipped file.
+    """
     return {
         "storage": {
             "postgres": {
@@ -136,7 +149,7 @@ def instance_config() -> dict[str, Any]:
                 "tag_concurrency_limits": tag_concurrency_limits(),
             },
         },
-        "run_monitoring": RUN_MONITORING,
+        "run_monitoring": {**RUN_MONITORING, "poll_interval_seconds": monitoring_poll_seconds},
         "run_retries": RUN_RETRIES_CONFIG,
         "telemetry": {"enabled": False},
     }
