@@ -18,4 +18,20 @@ def monitoring_warehouse(env: Environment, location: str) -> Warehouse:
         return DuckDBWarehouse(path=str(env.mesh_home / "mesh_monitoring.duckdb"))
     from platform_core.warehouse.resources import warehouse_resources
 
-    return warehouse_resources(env, location)["warehouse"]
+    return ResolvedOnUse(warehouse_resources(env, location)["warehouse"])
+
+
+class ResolvedOnUse:
+    """A warehouse resource used outside a run (by sensors), where Dagster does not resolve its
+    `EnvVar` fields: they are resolved when a session opens (unresolved, the Snowflake
+    connector got the variables' names), not when the location loads (an image build or a
+    definitions check has no credentials)."""
+
+    def __init__(self, resource) -> None:
+        self._resource = resource
+
+    def session(self):
+        return self._resource.process_config_and_initialize().session()
+
+    def __getattr__(self, name: str):
+        return getattr(self._resource, name)
