@@ -127,7 +127,7 @@ def test_helm_values_have_one_user_deployment_per_location(repo_root, location_n
     assert queue["type"] == "QueuedRunCoordinator"
     limits = queue["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
     assert {limit["key"] for limit in limits} == {
-        topology.LOCATION_TAG, topology.TENANT_TAG, topology.STREAM_TAG,
+        topology.LOCATION_TAG, topology.TENANT_TAG, topology.STREAM_TAG, topology.THROTTLED_TAG,
     }  # fmt: skip
     assert values["postgresql"]["enabled"] is False  # external PostgreSQL, password in a secret
     assert "postgresqlPassword" not in values["postgresql"]
@@ -228,6 +228,7 @@ def test_oss_instance_config_runs_on_a_real_postgresql(repo_root, tmp_path, monk
                 (topology.LOCATION_TAG, topology.RUNS_PER_LOCATION),
                 (topology.TENANT_TAG, topology.RUNS_PER_TENANT),
                 (topology.STREAM_TAG, topology.RUNS_PER_STREAM),
+                (topology.THROTTLED_TAG, topology.THROTTLED_RUNS),
             }
             assert instance.run_monitoring_enabled
             assert instance.run_retries_enabled and instance.run_retries_max_retries == 2

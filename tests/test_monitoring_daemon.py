@@ -267,6 +267,9 @@ def test_tenant_over_budget_is_alerted_and_throttled_alone(mesh: Mesh):
     assert not mesh.deliveries("over_budget:globex:")
     assert not mesh.deliveries("budget_warning:globex:")
 
+    # acme's runs from now on carry mesh/throttled (the OSS queue's throttled limit; the local
+    # instance runs one at a time anyway, tests/test_oss_stack.py shows the effect).
+    assert mesh.instance.get_dynamic_partitions("mesh_throttled_tenants") == ["acme"]
     storage = mesh.instance.event_log_storage
     assert storage.get_concurrency_info("tenant_acme").slot_count == 2
     # globex's run is costed on its own tick: its pool is set to its normal limit, not lowered.

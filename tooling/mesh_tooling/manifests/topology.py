@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from platform_core.monitoring.tenants import THROTTLED_TAG
 from platform_core.workspace import Location, read_locations
 
 # Where images are pushed: one repository per location. A placeholder the organisation replaces
@@ -43,7 +44,6 @@ RUNS_PER_STREAM = 2
 # Runs of tenants over their monthly budget carry mesh/throttled=true
 # (platform_core.monitoring.budgets): together they share this many run slots, so an
 # over-budget tenant waits behind the others' throttled runs, never in front of a paying one.
-THROTTLED_TAG = "mesh/throttled"
 THROTTLED_RUNS = 1
 MAX_CONCURRENT_RUNS_ENV = "DAGSTER_MAX_CONCURRENT_RUNS"
 RUN_RETRIES = 2
