@@ -20,6 +20,7 @@ import dagster as dg
 
 from platform_core.environment import current_environment
 from platform_core.monitoring import Alert, AlertKind, AlertRouter, throttle_tags
+from platform_core.monitoring.run_failures import first_line, root_cause
 from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.tenancy.grants import build_tenant_grants_job
 from platform_core.tenancy.registry import Registry, TenantEntry, load_registry
@@ -337,7 +338,16 @@ def build_failure_sensor(registry_file: Path, job: Any):
         description="Alerts a tenant's owners when its sync failed and its retry failed too.",
     )
     def tenant_sync_failure_alerts(context: dg.RunFailureSensorContext) -> None:
-        error = context.failure_event.message if context.failure_event else None
+        # The root cause is the failed step's own exception (e.g. "its database is
+        # unreachable ... Fix: ..."), not the run's "steps failed: [...]" summary.
+        causes = [
+            first_line(root_cause(event.step_failure_data.error).message, limit=600)
+            for event in context.get_step_failure_events()
+            if event.step_failure_data and event.step_failure_data.error
+        ]
+        error = "; ".join(causes) or (
+            context.failure_event.message if context.failure_event else None
+        )
         alert = alert_for_failed_run(context.dagster_run, load_registry(registry_file), error)
         if alert is not None:
             _alert_router().raise_incident(alert)  # once per open incident
