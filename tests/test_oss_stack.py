@@ -7,7 +7,10 @@ root cause, over-budget tenants throttled behind their limit while another tenan
 Runs are held inside their execution, deterministically, by locking the tenant's source tables
 in PostgreSQL (the sync blocks on its first read); releasing the lock lets it finish. So a limit
 is seen reached (runs STARTED together while another waits QUEUED) and never exceeded (the run
-records' start/end times). The tests share one stack and run in file order."""
+records' start/end times). The tests share one stack and run in file order.
+
+Not on the stack yet: the per-stream limit and run monitoring stopping a stuck stream run at its
+dagster/max_runtime (tests/test_streaming.py still fails the killed run by hand)."""
 
 from __future__ import annotations
 
