@@ -240,7 +240,10 @@ def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
     if not (folder / "dbt_project.yml").is_file():
         return None
     env = current_environment()
-    return json.loads(prepare(MeshDbtProject(folder.resolve(), env.dbt_target), env).read_text())
+    project = MeshDbtProject(folder.resolve(), env.dbt_target)
+    # Outside local development nothing parses on demand (locations read the manifest the
+    # image build prepared); a base tree fresh from git has none yet, so it is parsed here.
+    return json.loads(prepare(project, env, force=not project.manifest_path.is_file()).read_text())
 
 
 def dbt_model_changes(
@@ -265,9 +268,9 @@ def _base_side(root: Path, base_commit: str, tree: Path, use_cache: bool):
     cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
     side = cache.get() if use_cache else None
     if side is None:
-        # The subprocess prepares the base tree's manifest while it loads the dbt location.
-        graph = load_graph_in_subprocess(tree)
-        side = BaseSide(graph, _dbt_manifest(tree))
+        # The manifest first: outside local development the locations only read it.
+        manifest = _dbt_manifest(tree)
+        side = BaseSide(load_graph_in_subprocess(tree), manifest)
         if use_cache:
             cache.put(side)
     return side

@@ -2,7 +2,8 @@
 
 Before a changed product is rebuilt in the clone, its current table (production's data, as
 cloned) is kept as `<schema>.<table>__base`, a zero-copy clone inside the clone database;
-after the rebuild the diff compares the two, in the clone. Every statement names
+after the rebuild the diff compares the two, in the clone. Baselines stay in the clone (they
+go with it when the pull request closes), so every push is compared with production's data. Every statement names
 `schema.table` only: the session is bound to the clone, and the branch never names, let alone
 reads, the production database (its SnowflakeSession refuses SQL that does).
 """
@@ -24,14 +25,17 @@ def baseline(schema: str, name: str) -> Table:
 
 
 def keep_baselines(session: WarehouseSession, tables: Iterable[tuple[str, str]]) -> list[Table]:
-    """Zero-copy clone each existing `schema.table` to its baseline; returns those kept."""
+    """Zero-copy clone each existing `schema.table` to its baseline, unless one was kept by an
+    earlier preview of the pull request: then the table in the clone is that preview's build,
+    and the baseline (the table as cloned from production) stays what later pushes compare
+    with. Returns the baselines."""
     kept = []
     for schema, name in tables:
         if not session.columns(schema, name):
             continue  # a new product: nothing to compare with
         base = baseline(schema, name)
         session.execute(
-            f"create or replace table {qualified(base.schema, base.name)} "
+            f"create table if not exists {qualified(base.schema, base.name)} "
             f"clone {qualified(schema, name)}"
         )
         kept.append(base)
@@ -59,9 +63,3 @@ def diff_in_clone(
             )
         )
     return diffs
-
-
-def drop_baselines(session: WarehouseSession, tables: Iterable[tuple[str, str]]) -> None:
-    for schema, name in tables:
-        base = baseline(schema, name)
-        session.execute(f"drop table if exists {qualified(base.schema, base.name)}")
