@@ -193,6 +193,9 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
         session.replace_table(
             "sales", "orders", "select * from sales.orders__base where status <> 'refunded'"
         )
+        # A later push keeps the first baseline (production's rows), not the last build.
+        keep_baselines(session, tables)
+        assert session.scalar("select count(*) from sales.orders__base") == len(orders)
         (report,) = diff_in_clone(session, tables, {"sales/orders": ["order_id"]})
 
     gone = orders[orders["status"] == "refunded"]

@@ -34,10 +34,10 @@ def keep_baselines(session: WarehouseSession, tables: Iterable[tuple[str, str]])
         if not session.columns(schema, name):
             continue  # a new product: nothing to compare with
         base = baseline(schema, name)
-        session.execute(
-            f"create table if not exists {qualified(base.schema, base.name)} "
-            f"clone {qualified(schema, name)}"
-        )
+        if not session.columns(base.schema, base.name):
+            session.execute(
+                f"create table {qualified(base.schema, base.name)} clone {qualified(schema, name)}"
+            )
         kept.append(base)
     return kept
 
