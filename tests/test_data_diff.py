@@ -24,6 +24,10 @@ ORDERS = "create or replace table sales.orders as select * from read_parquet('{p
 DROP_REFUNDED = (
     "create or replace table sales.orders as select * from {base} where status <> 'refunded'"
 )
+BIG_ORDERS = (
+    "create or replace view sales.big_orders as select order_id, tenant_id, quantity "
+    "from sales.orders where quantity >= {quantity}"
+)
 # A table without a key (its rows repeat): the branch drops refunded orders' lines and adds
 # one to the quantity of cancelled orders' lines (rows that change without a key to pair them).
 LINES = (
@@ -220,6 +224,7 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
             "insert into sales.orders values (%s, %s, %s, %s)",
             [(int(a), b, int(c), d) for a, b, c, d in rows],
         )
+        con.cursor().execute(BIG_ORDERS.format(quantity=2))
 
     settings = {
         "account": "fakesnow", "user": "mesh_test", "password": "not-a-secret",
@@ -229,18 +234,21 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
     with SnowflakeWarehouse(**settings).session() as session:
         session.connection = RecordingConnection(session.connection, sent)
         assert session.scalar("select current_database()") == clone
-        tables = [("sales", "orders")]
-        kept = keep_baselines(session, tables)
-        assert [t.name for t in kept] == ["orders__base"]
-        # The rebuild of the changed product, in the clone.
+        tables, views = [("sales", "orders"), ("sales", "big_orders")], {("sales", "big_orders")}
+        kept = keep_baselines(session, tables, views)
+        assert [t.name for t in kept] == ["orders__base", "big_orders__base"]
+        # The rebuild of the changed products, in the clone: a table and a view over it.
         session.replace_table(
             "sales", "orders", "select * from sales.orders__base where status <> 'refunded'"
         )
+        session.execute(BIG_ORDERS.format(quantity=3))
         # A later push keeps the first baseline (production's rows), not the last build.
-        keep_baselines(session, tables)
+        keep_baselines(session, tables, views)
         assert session.scalar("select count(*) from sales.orders__base") == len(orders)
-        (report,) = diff_in_clone(session, tables, {"sales/orders": ["order_id"]})
-        (whole_rows,) = diff_in_clone(session, tables, {})  # no key: whole rows, same counts
+        report, big = diff_in_clone(
+            session, tables, {"sales/orders": ["order_id"], "sales/big_orders": ["order_id"]}
+        )
+        whole_rows, _ = diff_in_clone(session, tables, {})  # no key: whole rows, same counts
 
     gone = orders[orders["status"] == "refunded"]
     assert (report.base_rows, report.head_rows) == (len(orders), len(orders) - len(gone))
@@ -248,6 +256,12 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
     assert {t: c["removed"] for t, c in report.by_tenant.items()} == (
         gone.groupby("tenant_id").size().to_dict()
     )
+    # The view: its result before the rebuild against its result after, by pandas.
+    big_before = orders[orders["quantity"] >= 2]
+    big_after = orders[(orders["quantity"] >= 3) & (orders["status"] != "refunded")]
+    assert (big.base_rows, big.head_rows) == (len(big_before), len(big_after))
+    assert (big.added, big.removed, big.changed) == (0, len(big_before) - len(big_after), 0)
+    assert big.removed > 0
     assert whole_rows.row_match == "whole row"
     assert (whole_rows.added, whole_rows.removed) == (0, len(gone))
     assert {t: c["removed"] for t, c in whole_rows.by_tenant.items()} == (

@@ -169,7 +169,20 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     refunds = next(c for c in revenue["columns"] if c["column"] == "refunds")
     assert refunds["head"]["sum"] == 0
     assert refunds["base"]["sum"] == pytest.approx(float(main_daily["refunds"].sum()))
-    assert "marketing/int_marketing__last_touch_orders" not in diffs  # a view: not diffed
+    # A changed view is diffed too: its result before the rebuild (main's) against after.
+    touches = diffs["marketing/int_marketing__last_touch_orders"]
+    view = "marketing.int_marketing__last_touch_orders"
+    main_touches, branch_touches = frame(main_warehouse, view), frame(branch_warehouse, view)
+    kept = main_touches["order_id"].isin(branch_touches["order_id"])
+    assert touches["row_key"] == ["order_id"]
+    assert (touches["base_rows"], touches["head_rows"]) == (len(main_touches), len(branch_touches))
+    assert touches["removed"] == int((~kept).sum()) > 0  # a narrower window: fewer orders
+    assert touches["added"] == int(
+        (~branch_touches["order_id"].isin(main_touches["order_id"])).sum()
+    )
+    with duckdb.connect(str(branch_warehouse), read_only=True) as con:  # no baseline left over
+        names = con.execute("select table_name from information_schema.tables").fetchall()
+    assert not [n for (n,) in names if n.endswith("__base")]
     markdown = meshctl("preview", "--base", "main", "--format", "markdown")
     assert "### Data diff (branch against main)" in markdown.stdout, markdown.stderr
     assert "| `sales/orders` |" in markdown.stdout and "## Data mesh impact" in markdown.stdout

@@ -257,20 +257,23 @@ def dbt_model_changes(
     return {change.key: change for change in modified_models(base, head)}
 
 
-def _base_side(root: Path, base_commit: str, tree: Path, use_cache: bool):
-    """The base graph and dbt manifest: from the per-commit cache, else loaded (and kept)."""
+def _base_side(root: Path, base_commit: str, use_cache: bool):
+    """The base graph, dbt manifest and contracts: from the per-commit cache (the base tree is
+    then not even extracted), else loaded from the base tree (and kept)."""
     from platform_core.environment import current_environment
 
     from governance.basecache import BaseCache, BaseSide, base_key
-    from governance.basetree import load_graph_in_subprocess
+    from governance.basetree import load_graph_in_subprocess, materialized_ref
+    from governance.contracts import product_contracts
 
     env = current_environment()
     cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
     side = cache.get() if use_cache else None
     if side is None:
-        # The manifest first: outside local development the locations only read it.
-        manifest = _dbt_manifest(tree)
-        side = BaseSide(load_graph_in_subprocess(tree), manifest)
+        with materialized_ref(root, base_commit) as tree:
+            # The manifest first: outside local development the locations only read it.
+            manifest = _dbt_manifest(tree)
+            side = BaseSide(load_graph_in_subprocess(tree), manifest, product_contracts(tree))
         if use_cache:
             cache.put(side)
     return side
@@ -283,9 +286,9 @@ def assess(
 
     With `use_cache`, the base side comes from the per-commit cache (governance.basecache)
     and unchanged head locations from the gate's cache (governance.cache)."""
-    from governance.basetree import materialized_ref
-    from governance.breaking import breaking_changes
+    from governance.breaking import breaking_between
     from governance.config import load_config
+    from governance.contracts import product_contracts
     from governance.loader import load_mesh
 
     config = config or load_config(root)
@@ -296,9 +299,8 @@ def assess(
         # The working tree is the base commit: nothing on the base side can differ.
         impact = Impact([], [])
     else:
-        with materialized_ref(root, base_commit) as tree:
-            base = _base_side(root, base_commit, tree, use_cache)
-            breaking = breaking_changes(tree, root)
+        base = _base_side(root, base_commit, use_cache)
+        breaking = breaking_between(base.contracts, product_contracts(root))
         dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
         impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
     impact.changed_files = changed_files_by_location(root, base_commit, head, files)

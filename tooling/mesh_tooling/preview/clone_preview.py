@@ -26,13 +26,18 @@ from mesh_tooling.preview.clone_diff import diff_in_clone, keep_baselines
 from mesh_tooling.preview.diff_targets import diff_targets, row_keys
 
 
-def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    rows = session.fetch(
-        "select lower(table_schema), lower(table_name) from information_schema.tables "
-        "where table_type = 'BASE TABLE'"
-    )
-    present = {(str(s), str(t)) for s, t in rows}
-    return [t for t in tables if t in present]
+def _relations(session) -> dict[tuple[str, str], str]:
+    """`(schema, name)` -> "table" or "view", for the clone's tables and views."""
+    found = {}
+    for kind, sql in (
+        ("table", "select table_schema, table_name from information_schema.tables "
+         "where table_type = 'BASE TABLE'"),
+        ("view", "select table_schema, table_name from information_schema.views"),
+    ):  # fmt: skip
+        for schema, name in session.fetch(sql):
+            if str(schema).lower() != "information_schema":
+                found[(str(schema).lower(), str(name).lower())] = kind
+    return found
 
 
 @contextmanager
@@ -74,8 +79,9 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
     warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
     assessed = time.perf_counter() - started
     with warehouse.session() as session:
-        kept = _base_tables(session, tables)
-        keep_baselines(session, kept)
+        before = _relations(session)
+        views = {t for t in tables if before.get(t) == "view"}
+        keep_baselines(session, [t for t in tables if t in before], views)
     started = time.perf_counter()
     summary, success = "", True
     if changed or downstream:
@@ -85,7 +91,8 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
     rebuild = time.perf_counter() - started
     started = time.perf_counter()
     with warehouse.session() as session:
-        diffs = diff_in_clone(session, _base_tables(session, tables), row_keys(root))
+        after = _relations(session)
+        diffs = diff_in_clone(session, [t for t in tables if t in after], row_keys(root))
     return PreviewReport(
         branch=f"pull request {env.pull_request_id}",
         base=impact.base,
