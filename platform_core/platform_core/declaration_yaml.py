@@ -16,12 +16,16 @@ import yaml
 
 from platform_core.declarations import DATA_PRODUCTS_TYPE
 
+# LibYAML's parser: same documents and marks as PyYAML's pure-Python one, several times faster
+# (declarations are read at every location load).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def declaration_documents(text: str | None) -> list[dict[str, Any]]:
     """The `attributes` of each DataProducts document of a defs.yaml text (raw, unvalidated)."""
     if not text:
         return []
-    documents = yaml.safe_load_all(text)
+    documents = yaml.load_all(text, Loader=_LOADER)
     return [
         doc.get("attributes") or {}
         for doc in documents
@@ -43,7 +47,7 @@ def _mapping_get(node: yaml.Node | None, key: str) -> yaml.Node | None:
 @cache
 def _compose(path: Path, mtime_ns: int) -> yaml.Node | None:
     try:
-        return yaml.compose(path.read_text())
+        return yaml.compose(path.read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError):
         return None
 

@@ -4,7 +4,7 @@ A domain's `definitions.py` is one call (as in dagster-open-platform):
 
     defs = location_definitions(__file__)
 
-which loads the project's autoloaded `defs/` folder (`dg.load_from_defs_folder`) and applies,
+which loads the project's autoloaded `defs/` folder (its `dg.ComponentTree`) and applies,
 once and here only, what every location gets: the `domain`/`code_location` tags, an owners
 fallback and the warehouse kind on every asset spec, the environment's warehouse resource, the
 executor, a running `<location>_automation` sensor and the two monitoring sensors. Nothing else
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import tomllib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,16 @@ def _project_dir(within: Path) -> Path:
     raise ConfigurationError(f"No pyproject.toml at or above {within}: not a dg project.")
 
 
+@contextmanager
+def _dagster_api_notices_silenced() -> Iterator[None]:
+    # As `load_from_defs_folder` does: Dagster's own components use preview/beta APIs
+    # internally, which would otherwise print notices at every location load.
+    with warnings.catch_warnings():
+        for notice in (dg.PreviewWarning, dg.BetaWarning, dg.SupersessionWarning):
+            warnings.simplefilter("ignore", notice)
+        yield
+
+
 def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.Definitions:
     """A location's whole Definitions: its `defs/` folder, with the platform defaults.
 
@@ -162,7 +173,12 @@ def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.De
     """
     project_dir = _project_dir(Path(definitions_file).resolve().parent)
     location, root_module = _project_location(project_dir)
-    defs = dg.load_from_defs_folder(path_within_project=project_dir)
+    # The defs folder itself, not the project root: the root (`load_from_defs_folder`) also
+    # imports every installed component plugin for the UI's catalog (dagster_snowflake alone
+    # is ~4.5 s) and Dagster+ app-managed definitions, which the mesh does not use.
+    with _dagster_api_notices_silenced():
+        tree = dg.ComponentTree.for_project(project_dir)
+        defs = tree.build_defs(tree.defs_module_path)
     files = declaration_files(project_dir, root_module)
     products = _own_products(catalog_for(project_dir), files) if files else []
     return with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)

@@ -9,6 +9,8 @@ from platform_core.products.checks import (
     evaluate_not_null,
     evaluate_row_count_drop,
     evaluate_schema_contract,
+    product_check_names,
+    product_checks,
 )
 from platform_core.warehouse import DuckDBWarehouse
 
@@ -168,3 +170,32 @@ def test_a_failing_session_releases_the_warehouse_file(tmp_path):
     # A read-only open in the same process fails if a read-write connection were still open.
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("select 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ([{"name": "a", "type": "integer"}], {"schema_contract", "row_count_drop"}),
+        (
+            [{"name": "a", "type": "integer", "not_null": True}],
+            {"schema_contract", "row_count_drop", "not_null"},
+        ),
+        (
+            [{"name": "a", "type": "integer", "max_null_fraction": 0.1}],
+            {"schema_contract", "row_count_drop", "null_fraction"},
+        ),
+        (
+            [
+                {"name": "a", "type": "integer", "not_null": True},
+                {"name": "b", "type": "integer", "max_null_fraction": 0.1},
+            ],
+            {"schema_contract", "row_count_drop", "not_null", "null_fraction"},
+        ),
+    ],
+)
+def test_check_names_without_building_match_the_built_checks(columns, expected):
+    # Monitoring reads every product's check keys from the names alone; they must agree.
+    product = declaration(columns=columns)
+    built = {key.name for check in product_checks(product) for key in check.check_keys}
+    assert built == expected
+    assert set(product_check_names(product)) == expected

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 from platform_core.environment import detect_environment
 from platform_core.warehouse.resources import warehouse_resources
 
@@ -28,14 +27,6 @@ print(json.dumps({"loaded": loaded, "modules": sorted(sys.modules)}))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dg.load_from_defs_folder's root component imports every installed "
-    "`dagster_dg_cli.registry_modules` plugin for the component catalog metadata "
-    "(dagster/components/core/defs_module.py: get_library_json_enriched_defs), so "
-    "dagster_snowflake, the Snowflake connector and pandas load with every location. "
-    "Remove this marker once the definitions root avoids that (strict: it fails when fixed).",
-)
 def test_loading_every_location_imports_no_run_only_library(repo_root: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", LOAD_EVERY_LOCATION, str(repo_root)],

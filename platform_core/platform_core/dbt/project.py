@@ -309,11 +309,10 @@ def _explain_model_error(project_dir: Path, dbt_says: str) -> DbtProjectError:
     )
     if path is None or domain == "unknown":
         return DbtProjectError(f"dbt parse of {project_dir} failed:\n{dbt_says}\n{fix}")
-    owner = _group_facts(project_dir, domain)[1]
-    return DbtProjectError(
-        f"dbt parse of {project_dir} failed:\n{dbt_says}\n"
+    return _domain_error(
+        project_dir,
+        dbt_says,
+        domain,
         f"Domain '{domain}': model '{path.stem}' ({path.relative_to(project_dir.parent)}) does "
         f"not parse.\n{fix}",
-        domain=domain,
-        owners=(owner,),
     )

@@ -71,11 +71,11 @@ def monitored_assets(
 def mesh_monitored_assets(
     products: Mapping[str, ProductDeclaration],
 ) -> dict[dg.AssetKey, MonitoredAsset]:
-    from platform_core.products.checks import product_checks
+    from platform_core.products.checks import product_check_names
 
     result = {}
     for product in products.values():
-        keys = [k for c in product_checks(product) for k in c.check_keys]
+        keys = [dg.AssetCheckKey(product.key, name) for name in product_check_names(product)]
         result[product.key] = monitored_product(product, keys)
     return result
 

@@ -4,7 +4,7 @@ Each evaluator is a plain function of a warehouse session and the declaration, s
 directly on passing and failing data; `product_checks()` wraps them as Dagster asset checks.
 """
 
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -144,44 +144,88 @@ def previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | 
     return int(value.value) if value is not None else None
 
 
-def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
-    """Blocking asset checks for one product: contract, row-count drop, not-null, null share."""
+CHECK_DESCRIPTIONS = {
+    "schema_contract": "Columns and types match the declared contract.",
+    "row_count_drop": "Fails below {ratio:.0%} of the previous materialization's rows.",
+    "not_null": "Columns the contract marks not_null hold no NULLs.",
+    "null_fraction": "Columns with max_null_fraction stay within their NULL share.",
+}
 
-    def check(name: str, description: str) -> Callable[..., dg.AssetChecksDefinition]:
-        return dg.asset_check(asset=product.key, name=name, blocking=True, description=description)
 
-    @check("schema_contract", "Columns and types match the declared contract.")
-    def schema_contract(warehouse: Warehouse) -> dg.AssetCheckResult:
-        with warehouse.session() as session:
-            return evaluate_schema_contract(session, product)
-
-    ratio = product.checks.min_row_count_ratio
-
-    @check("row_count_drop", f"Fails below {ratio:.0%} of the previous materialization's rows.")
-    def row_count_drop(
-        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
-    ) -> dg.AssetCheckResult:
-        with warehouse.session() as session:
-            current = session.row_count(product.domain, product.name)
-        return evaluate_row_count_drop(
-            current, previous_row_count(context.instance, product.key), ratio
-        )
-
-    checks = [schema_contract, row_count_drop]
+def product_check_names(product: ProductDeclaration) -> list[str]:
+    """The names of `product_checks(product)`, without building them (monitoring needs every
+    product's check keys at each location load)."""
+    names = ["schema_contract", "row_count_drop"]
     if any(c.not_null for c in product.columns):
-
-        @check("not_null", "Columns the contract marks not_null hold no NULLs.")
-        def not_null(warehouse: Warehouse) -> dg.AssetCheckResult:
-            with warehouse.session() as session:
-                return evaluate_not_null(session, product)
-
-        checks.append(not_null)
+        names.append("not_null")
     if any(c.max_null_fraction is not None for c in product.columns):
+        names.append("null_fraction")
+    return names
 
-        @check("null_fraction", "Columns with max_null_fraction stay within their NULL share.")
-        def null_fraction(warehouse: Warehouse) -> dg.AssetCheckResult:
-            with warehouse.session() as session:
-                return evaluate_null_fraction(session, product)
 
-        checks.append(null_fraction)
-    return checks
+def _evaluate(
+    name: str,
+    product: ProductDeclaration,
+    session: WarehouseSession,
+    context: dg.AssetCheckExecutionContext,
+) -> dg.AssetCheckResult:
+    if name == "schema_contract":
+        return evaluate_schema_contract(session, product)
+    if name == "row_count_drop":
+        current = session.row_count(product.domain, product.name)
+        previous = previous_row_count(context.instance, product.key)
+        return evaluate_row_count_drop(current, previous, product.checks.min_row_count_ratio)
+    if name == "not_null":
+        return evaluate_not_null(session, product)
+    return evaluate_null_fraction(session, product)
+
+
+def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
+    """The product's blocking checks (contract, row-count drop, not-null, null share) as ONE
+    multi-asset check: one step and one warehouse session per product and run instead of one
+    per check (each step costs its own events; micro-batch runs pay it on every batch). Each
+    check keeps its own key, so it is still shown, selected and run on its own."""
+    ratio = product.checks.min_row_count_ratio
+    specs = [
+        dg.AssetCheckSpec(
+            name,
+            asset=product.key,
+            blocking=True,
+            description=CHECK_DESCRIPTIONS[name].format(ratio=ratio),
+        )
+        for name in product_check_names(product)
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"{product.domain}__{product.name}__checks",
+        can_subset=True,
+    )
+    def checks(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {key.name for key in context.selected_asset_check_keys}
+        failure: Exception | None = None
+        with warehouse.session() as session:
+            for spec in specs:
+                if spec.name not in selected:
+                    continue
+                try:
+                    result = _evaluate(spec.name, product, session, context)
+                except Exception as error:
+                    # As with one step per check: the others keep their results, this one
+                    # fails its execution (raised after them).
+                    failure = failure or error
+                    continue
+                yield dg.AssetCheckResult(
+                    asset_key=product.key,
+                    check_name=spec.name,
+                    passed=result.passed,
+                    severity=result.severity,
+                    description=result.description,
+                    metadata=result.metadata,
+                )
+        if failure is not None:
+            raise failure
+
+    return [checks]
