@@ -279,6 +279,22 @@ def _base_side(root: Path, base_commit: str, use_cache: bool):
     return side
 
 
+def _refuse_a_base_that_did_not_load(graph: MeshGraph, base_commit: str) -> None:
+    """A base location that failed to load would make every one of its assets look new (and
+    every one rebuilt by a preview): the impact cannot be judged, so it is an error."""
+    broken = {name: loc.load_error for name, loc in graph.locations.items() if loc.load_error}
+    if broken:
+        first = "; ".join(
+            f"location '{name}': {error.strip().splitlines()[-1][:300]}"
+            for name, error in sorted(broken.items())
+        )
+        raise ConfigurationError(
+            f"The base commit {base_commit[:12]} does not load ({first}), so what this branch "
+            "changes cannot be judged against it. Fix: make the base load in this environment "
+            "(the error above is the base's, not the branch's), or compare with another --base."
+        )
+
+
 def assess(
     root: Path, base_ref: str, config: GovernanceConfig | None = None, *, use_cache: bool = True
 ) -> Impact:
@@ -300,6 +316,7 @@ def assess(
         impact = Impact([], [])
     else:
         base = _base_side(root, base_commit, use_cache)
+        _refuse_a_base_that_did_not_load(base.graph, base_commit)
         breaking = breaking_between(base.contracts, product_contracts(root))
         dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
         impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
