@@ -12,7 +12,7 @@ from platform_core.environment import detect_environment
 from platform_core.warehouse.resources import warehouse_resources
 
 # Only a run (or the Snowflake path) needs these; each costs 0.1-1 s at every location load.
-RUN_ONLY = ["pandas", "adbc_driver_postgresql", "adbc_driver_manager", "snowflake.connector",
+RUN_ONLY = ["pandas", "duckdb", "dagster_duckdb", "adbc_driver_postgresql", "adbc_driver_manager", "snowflake.connector",
             "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow"]  # fmt: skip
 
 LOAD_EVERY_LOCATION = """

@@ -14,6 +14,7 @@ as dbt and Dagster do while locations load. `tokenize` has no shared state.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -23,6 +24,7 @@ import re
 import textwrap
 import tokenize
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -94,6 +96,23 @@ def _followed(obj: Any, packages: tuple[str, ...]) -> bool:
     return module.split(".")[0] in packages and isinstance(obj, type | types.FunctionType)
 
 
+# Per function or class: (fingerprint, names it uses). A location versions every product, and
+# shared platform code is reached from each of them; tokenize it once per process.
+_ANALYSED: weakref.WeakKeyDictionary[Any, tuple[str, set[str]]] = weakref.WeakKeyDictionary()
+
+
+def _analysis(obj: Any) -> tuple[str, set[str]]:
+    try:
+        return _ANALYSED[obj]
+    except (KeyError, TypeError):  # TypeError: not weakly referenceable, so not kept
+        pass
+    tokens = _tokens(obj)  # once: both the fingerprint and the names followed come from it
+    result = (_fingerprint(obj, tokens), _names(tokens or []))
+    with contextlib.suppress(TypeError):
+        _ANALYSED[obj] = result
+    return result
+
+
 def _reached(function: Callable[..., Any]) -> list[tuple[str, str]]:
     """(qualified name, fingerprint) of `function` and the package code it reaches."""
     package = (getattr(function, "__module__", "") or "").split(".")[0]
@@ -105,10 +124,9 @@ def _reached(function: Callable[..., Any]) -> list[tuple[str, str]]:
         name = f"{obj.__module__}.{obj.__qualname__}"
         if name in found:
             continue
-        tokens = _tokens(obj)  # once: both the fingerprint and the names followed come from it
-        found[name] = _fingerprint(obj, tokens)
+        found[name], names = _analysis(obj)
         scope = getattr(obj, "__globals__", None) or vars(inspect.getmodule(obj) or types)
-        for used in _names(tokens or []):
+        for used in names:
             target = scope.get(used)
             if isinstance(target, types.ModuleType):
                 continue  # module attributes (np.mean) are library code, versioned by the lock

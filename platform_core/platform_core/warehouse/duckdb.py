@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession, columns_from_rows
+
+if TYPE_CHECKING:  # duckdb (~0.25 s to import) is needed by a session, not by a location load
+    import duckdb
+    import pyarrow as pa
 
 # A tenant store is opened with these, then `lock_configuration` (set last) freezes them: SQL
 # in the session cannot open any other file (ATTACH, read_*, COPY, EXPORT), load extensions,
@@ -136,6 +137,8 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def session(self) -> Iterator[DuckDBSession]:
+        from dagster_duckdb import DuckDBResource
+
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with DuckDBResource(database=self.path).get_connection() as connection:
             # dagster-duckdb closes only on success; a failing asset would otherwise keep the
@@ -148,6 +151,8 @@ class DuckDBWarehouse(Warehouse):
     @contextmanager
     def store_session(self, store: str) -> Iterator[DuckDBStoreSession]:
         """The one way to open a tenant store for writing: locked before any SQL runs."""
+        import duckdb
+
         path = tenant_store_path(self.path, store)
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = duckdb.connect(str(path), config=LOCKED_STORE_CONFIG)
