@@ -97,14 +97,22 @@ def fixture_mesh(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def fakesnow_server(tmp_path_factory) -> Iterator[dict[str, str]]:
+def fakesnow_log(tmp_path_factory) -> Path:
+    """What the fakesnow server logged: each session's login (its database) and, with
+    FAKESNOW_DEBUG=snowflake, every statement it received, as sent, in order."""
+    return tmp_path_factory.mktemp("fakesnow") / "log"
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server(fakesnow_log) -> Iterator[dict[str, str]]:
     """A fakesnow HTTP server (Snowflake's wire protocol over DuckDB); yields connection vars."""
     from tests.support.processes import BIN, background, free_port, wait_for
 
     port = free_port()
-    folder = tmp_path_factory.mktemp("fakesnow")
+    folder = fakesnow_log.parent
+    server_env = {**os.environ, "FAKESNOW_DEBUG": "snowflake"}
     with background(
-        [str(BIN / "fakesnow"), "-s", "-p", str(port)], dict(os.environ), folder, folder / "log"
+        [str(BIN / "fakesnow"), "-s", "-p", str(port)], server_env, folder, fakesnow_log
     ):
         import socket
 

@@ -4,9 +4,9 @@ On a copy of the mesh (its own git repository and MESH_HOME): main is materializ
 changes one line of dbt_project/models/sales/marts/daily_revenue.sql, then
 - the preview runs (impact model, branch copy, rebuild of changed + downstream, data diff);
   it reports its phases' seconds;
-- (not with --smoke) the preview runs again, as a reviewer re-runs it after an edit: the base graph and manifest
-  come from the per-commit cache (governance.basecache), unchanged head locations from the
-  gate's cache;
+- (not with --smoke) the preview runs again, as a reviewer re-runs it after an edit: the base
+  graph, manifest and contracts come from the per-commit cache (governance.basecache; the base
+  tree is not extracted from git at all), unchanged head locations from the gate's cache;
 - the baseline, in the same run: `meshctl materialize --select` of exactly the same assets.
 Printed: the diff's share of the rebuild (the issue's budget: under 10 %), and the whole
 preview against the plain rebuild. Never passes or fails on time.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mesh_copy import copy_mesh, edit, git
 from tests.support.processes import BIN
-from tests.test_preview import copy_mesh, edit, git
 
 DAILY_REVENUE = "dbt_project/models/sales/marts/daily_revenue.sql"
 CUSTOMERS = "dbt_project/models/sales/marts/customers.sql"

@@ -4,6 +4,7 @@ Expected figures are recomputed with pandas over both warehouses, never by the d
 """
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,17 @@ ORDERS = "create or replace table sales.orders as select * from read_parquet('{p
 DROP_REFUNDED = (
     "create or replace table sales.orders as select * from {base} where status <> 'refunded'"
 )
+BIG_ORDERS = (
+    "create or replace view sales.big_orders as select order_id, tenant_id, quantity "
+    "from sales.orders where quantity >= {quantity}"
+)
+# A table without a key (its rows repeat): the branch drops refunded orders' lines and adds
+# one to the quantity of cancelled orders' lines (rows that change without a key to pair them).
+LINES = (
+    "create or replace table sales.order_lines as select tenant_id, product_id, "
+    "cast({quantity} as bigint) as quantity from sales.orders"
+)
+BRANCH_QUANTITY = "case when status = 'cancelled' then quantity + 1 else quantity end"
 DAILY = (
     "create or replace table sales.daily as select tenant_id, cast(ordered_at as date) as day, "
     "cast(count(*) as {type}) as orders from sales.orders group by 1, 2"
@@ -43,12 +55,14 @@ def warehouses(tmp_path, landing) -> tuple[Path, Path]:
         con.execute("create schema sales")
         con.execute(ORDERS.format(path=landing))
         con.execute(DAILY.format(type="bigint"))
+        con.execute(LINES.format(quantity="quantity"))
     shutil.copyfile(main, branch)
     with duckdb.connect(str(branch)) as con:
         con.execute("create table sales.orders_kept as select * from sales.orders")
         con.execute(DROP_REFUNDED.format(base="sales.orders_kept"))
         con.execute("drop table sales.orders_kept")
         con.execute(DAILY.format(type="double"))
+        con.execute(LINES.format(quantity=BRANCH_QUANTITY))
     return main, branch
 
 
@@ -105,6 +119,37 @@ def test_a_retyped_column_shows_in_the_schema_diff(warehouses):
     assert "retyped: orders: BIGINT -> DOUBLE" in text
 
 
+def test_a_table_without_a_key_is_matched_by_whole_rows(warehouses):
+    main, branch = warehouses
+    report = diff(branch, main, "order_lines", [])
+
+    def rows(path: Path) -> Counter:
+        return Counter(frame(path, "sales.order_lines").itertuples(index=False, name=None))
+
+    before, after = rows(main), rows(branch)
+    gone, new = before - after, after - before  # multiset differences
+    assert gone and new
+    assert report.row_match == "whole row"
+    assert report.row_columns == ["tenant_id", "product_id", "quantity"]
+    assert (report.added, report.removed, report.changed) == (
+        sum(new.values()), sum(gone.values()), None,
+    )  # fmt: skip
+    expected = {
+        tenant: {
+            "added": sum(n for row, n in new.items() if row[0] == tenant),
+            "removed": sum(n for row, n in gone.items() if row[0] == tenant),
+        }
+        for tenant in {row[0] for row in gone} | {row[0] for row in new}
+    }
+    assert report.by_tenant == expected
+    assert len(report.samples) == 5
+    for sample in report.samples:
+        row = (sample["tenant_id"], sample["product_id"], sample["quantity"])
+        assert row in (gone if sample["change"] == "removed" else new), sample
+    text = render_text([report])
+    assert "by whole row (no row key)" in text and "changed" not in text.split("tenant")[1]
+
+
 def test_the_markdown_renders_as_tables(warehouses):
     main, branch = warehouses
     reports = [diff(branch, main, "orders", ["order_id"]), diff(branch, main, "daily", [])]
@@ -112,7 +157,7 @@ def test_the_markdown_renders_as_tables(warehouses):
     html = MarkdownIt("commonmark").enable("table").render(markdown)
     assert html.count("<table>") >= 3  # summary, per tenant, column statistics
     assert "<code>sales/orders</code>" in html
-    assert "| `sales/daily` |" in markdown and "no row key declared" in markdown
+    assert "| `sales/daily` |" in markdown and "by whole row (no row key)" in markdown
     removed = reports[0].removed
     assert f"0 added, {removed:,} removed, 0 changed" in markdown
 
@@ -122,6 +167,8 @@ def test_the_diff_sql_transpiles_to_snowflake_and_parses():
     for sql in (
         queries.key_counts(["order_id"], ["order_id", "status"], by_tenant=True),
         queries.samples(["order_id"], ["order_id", "status"], 5),
+        queries.row_counts(["tenant_id", "status"], by_tenant=True),
+        queries.row_samples(["tenant_id", "status"], 5),
     ):
         parsed = sqlglot.parse_one(sql, read="snowflake")
         assert {t.name for t in parsed.find_all(sqlglot.exp.Table)} == {"orders__base", "orders"}
@@ -177,6 +224,7 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
             "insert into sales.orders values (%s, %s, %s, %s)",
             [(int(a), b, int(c), d) for a, b, c, d in rows],
         )
+        con.cursor().execute(BIG_ORDERS.format(quantity=2))
 
     settings = {
         "account": "fakesnow", "user": "mesh_test", "password": "not-a-secret",
@@ -186,14 +234,21 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
     with SnowflakeWarehouse(**settings).session() as session:
         session.connection = RecordingConnection(session.connection, sent)
         assert session.scalar("select current_database()") == clone
-        tables = [("sales", "orders")]
-        kept = keep_baselines(session, tables)
-        assert [t.name for t in kept] == ["orders__base"]
-        # The rebuild of the changed product, in the clone.
+        tables, views = [("sales", "orders"), ("sales", "big_orders")], {("sales", "big_orders")}
+        kept = keep_baselines(session, tables, views)
+        assert [t.name for t in kept] == ["orders__base", "big_orders__base"]
+        # The rebuild of the changed products, in the clone: a table and a view over it.
         session.replace_table(
             "sales", "orders", "select * from sales.orders__base where status <> 'refunded'"
         )
-        (report,) = diff_in_clone(session, tables, {"sales/orders": ["order_id"]})
+        session.execute(BIG_ORDERS.format(quantity=3))
+        # A later push keeps the first baseline (production's rows), not the last build.
+        keep_baselines(session, tables, views)
+        assert session.scalar("select count(*) from sales.orders__base") == len(orders)
+        report, big = diff_in_clone(
+            session, tables, {"sales/orders": ["order_id"], "sales/big_orders": ["order_id"]}
+        )
+        whole_rows, _ = diff_in_clone(session, tables, {})  # no key: whole rows, same counts
 
     gone = orders[orders["status"] == "refunded"]
     assert (report.base_rows, report.head_rows) == (len(orders), len(orders) - len(gone))
@@ -201,6 +256,19 @@ def test_in_a_branch_clone_the_baseline_is_the_clone_and_production_is_never_nam
     assert {t: c["removed"] for t, c in report.by_tenant.items()} == (
         gone.groupby("tenant_id").size().to_dict()
     )
+    # The view: its result before the rebuild against its result after, by pandas.
+    big_before = orders[orders["quantity"] >= 2]
+    big_after = orders[(orders["quantity"] >= 3) & (orders["status"] != "refunded")]
+    assert (big.base_rows, big.head_rows) == (len(big_before), len(big_after))
+    assert (big.added, big.removed, big.changed) == (0, len(big_before) - len(big_after), 0)
+    assert big.removed > 0
+    assert whole_rows.row_match == "whole row"
+    assert (whole_rows.added, whole_rows.removed) == (0, len(gone))
+    assert {t: c["removed"] for t, c in whole_rows.by_tenant.items()} == (
+        gone.groupby("tenant_id").size().to_dict()
+    )
+    assert {s["change"] for s in whole_rows.samples} == {"removed"}
+    assert {s["order_id"] for s in whole_rows.samples} <= set(gone["order_id"])
     assert sent, "the session sent nothing"
     for sql in sent:
         for statement in sqlglot.parse(sql, read="snowflake"):

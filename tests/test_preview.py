@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,43 +14,8 @@ from platform_core.environment import detect_environment
 from platform_core.errors import ConfigurationError
 from platform_core.workspace import read_locations
 
+from tests.support.mesh_copy import copy_mesh, edit, git, python_path
 from tests.support.processes import BIN
-
-MESH_FILES = ("dg.toml", "workspace.yaml", "pyproject.toml", "uv.lock", ".gitignore")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".venv", ".mesh")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def copy_mesh(repo_root: Path, target: Path) -> Path:
-    """The mesh's sources in a fresh git repository with one commit on main."""
-    target.mkdir(parents=True)
-    for name in MESH_FILES:
-        shutil.copy2(repo_root / name, target / name)
-    shutil.copytree(repo_root / "platform_core", target / "platform_core", ignore=IGNORED)
-    shutil.copytree(repo_root / "domains", target / "domains", ignore=IGNORED)
-    shutil.copytree(
-        repo_root / "governance", target / "governance",
-        ignore=shutil.ignore_patterns("__pycache__", "tests", "governance"),
-    )  # fmt: skip
-    shutil.copytree(
-        repo_root / "dbt_project", target / "dbt_project",
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
-    )  # fmt: skip
-    git(target, "init", "-q", "-b", "main")
-    git(target, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    git(target, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 @pytest.fixture
@@ -139,10 +103,9 @@ def attributed_orders(warehouse: Path) -> int:
 def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_copy, tmp_path):
     home = tmp_path / "home"
     # The copy's code, not the installed worktree's, is what the branch changes.
-    paths = [mesh_copy / "platform_core", *sorted((mesh_copy / "domains").iterdir())]
     env = {
         **os.environ, "MESH_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-        "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+        "PYTHONPATH": python_path(mesh_copy),
     }  # fmt: skip
     (home / "dagster_home").mkdir(parents=True)
 
@@ -206,7 +169,20 @@ def test_preview_runs_the_branch_on_a_copy_and_leaves_main_byte_identical(mesh_c
     refunds = next(c for c in revenue["columns"] if c["column"] == "refunds")
     assert refunds["head"]["sum"] == 0
     assert refunds["base"]["sum"] == pytest.approx(float(main_daily["refunds"].sum()))
-    assert "marketing/int_marketing__last_touch_orders" not in diffs  # a view: not diffed
+    # A changed view is diffed too: its result before the rebuild (main's) against after.
+    touches = diffs["marketing/int_marketing__last_touch_orders"]
+    view = "marketing.int_marketing__last_touch_orders"
+    main_touches, branch_touches = frame(main_warehouse, view), frame(branch_warehouse, view)
+    kept = main_touches["order_id"].isin(branch_touches["order_id"])
+    assert touches["row_key"] == ["order_id"]
+    assert (touches["base_rows"], touches["head_rows"]) == (len(main_touches), len(branch_touches))
+    assert touches["removed"] == int((~kept).sum()) > 0  # a narrower window: fewer orders
+    assert touches["added"] == int(
+        (~branch_touches["order_id"].isin(main_touches["order_id"])).sum()
+    )
+    with duckdb.connect(str(branch_warehouse), read_only=True) as con:  # no baseline left over
+        names = con.execute("select table_name from information_schema.tables").fetchall()
+    assert not [n for (n,) in names if n.endswith("__base")]
     markdown = meshctl("preview", "--base", "main", "--format", "markdown")
     assert "### Data diff (branch against main)" in markdown.stdout, markdown.stderr
     assert "| `sales/orders` |" in markdown.stdout and "## Data mesh impact" in markdown.stdout

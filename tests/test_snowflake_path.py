@@ -1,15 +1,20 @@
 """The same asset code on Snowflake: the mesh runs against a fakesnow server in prod mode."""
 
+import json
 import os
+import re
 import subprocess
 from decimal import Decimal
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import snowflake.connector
 from platform_core.environment import BranchWriteRefused, current_environment
 from platform_core.warehouse import SnowflakeWarehouse
 
+from tests.support.fakesnow_clone import fill_clone
+from tests.support.mesh_copy import copy_mesh, edit, git, python_path
 from tests.support.processes import BIN, run_meshctl
 
 
@@ -90,19 +95,25 @@ def test_platform_and_sales_run_on_snowflake_with_contracts_passing(
         assert staging == 0
 
 
-@pytest.mark.slow
-def test_dbt_build_of_the_whole_project_on_snowflake(snowflake_mesh, fakesnow_server, repo_root):
-    """dbt-snowflake against fakesnow in server mode (host/port/protocol from the profile's
-    env vars): every model, contract and test of every domain."""
+@pytest.fixture(scope="module")
+def whole_project_on_snowflake(snowflake_mesh, repo_root) -> subprocess.CompletedProcess:
+    """`dbt build` of every domain's models into production, after the Python products."""
     env, _, tmp_path = snowflake_mesh
     project = repo_root / "dbt_project"
-    result = subprocess.run(
+    return subprocess.run(
         [str(BIN / "dbt"), "build", "--project-dir", str(project), "--profiles-dir", str(project),
          "--target", "snowflake_prod", "--target-path", str(tmp_path / "dbt_target"),
          "--log-path", str(tmp_path / "dbt_target")],
         env={**env, "MESH_DBT_DATABASE": "ANALYTICS"}, capture_output=True, text=True,
         timeout=600,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_dbt_build_of_the_whole_project_on_snowflake(whole_project_on_snowflake, fakesnow_server):
+    """dbt-snowflake against fakesnow in server mode (host/port/protocol from the profile's
+    env vars): every model, contract and test of every domain."""
+    result = whole_project_on_snowflake
     assert result.returncode == 0, result.stdout[-4000:]
     assert "ERROR=0" in result.stdout and "SKIP=0" in result.stdout
     with connect(fakesnow_server, "ANALYTICS") as con, con.cursor() as cur:
@@ -139,3 +150,125 @@ def test_branch_deployment_cannot_open_a_session_on_production(
             session.execute("create or replace table analytics.sales.orders as select 1 as x")
         with pytest.raises(BranchWriteRefused):
             session.fetch('select * from "ANALYTICS" . sales.orders')
+
+
+DAILY_REVENUE = "dbt_project/models/sales/marts/daily_revenue.sql"
+PLATFORM_IDENTITY = ("SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_ROLE")
+
+
+def daily_counts(orders: pd.DataFrame) -> pd.DataFrame:
+    """sales/daily_revenue's figures that a refund filter moves, recomputed from the orders."""
+    refunded = orders["status"] == "refunded"
+    return (
+        orders.assign(refunds=orders["amount"].where(refunded, 0).astype(float))
+        .groupby(["tenant_id", "order_date"])
+        .agg(orders=("status", "size"), refunds=("refunds", "sum"))
+    )
+
+
+def logins_and_statements(log: str) -> tuple[list[str], str]:
+    """fakesnow's log: each session's database at login, and every statement received."""
+    logins = re.findall(r"Session login database=(\S+) ", log)
+    statements = "\n".join(line for line in log.splitlines() if not line.startswith("INFO:"))
+    return logins, statements
+
+
+@pytest.mark.slow
+def test_preview_in_the_clone_rebuilds_and_diffs_there_as_the_branch(
+    whole_project_on_snowflake, fakesnow_server, fakesnow_log, repo_root, tmp_path
+):
+    """`meshctl preview --in-clone` end to end, as the branch-deployment workflow runs it: the
+    platform's identity makes the clone, then the branch identity alone keeps the baselines,
+    rebuilds the changed model and its downstream in the clone, and diffs there."""
+    assert whole_project_on_snowflake.returncode == 0  # production holds every product
+    production, clone = "ANALYTICS", "ANALYTICS_CLONE_61"
+    with connect(fakesnow_server, production) as con, con.cursor() as cur:
+        orders = cur.execute(
+            "select tenant_id, order_date, status, amount from sales.orders"
+        ).fetch_pandas_all()
+        production_daily = cur.execute(
+            "select * from sales.daily_revenue order by 1, 2"
+        ).fetch_pandas_all()
+    orders.columns = [c.lower() for c in orders.columns]
+
+    repo = copy_mesh(repo_root, tmp_path / "mesh")
+    git(repo, "checkout", "-q", "-b", "feature/no-refunds")
+    edit(repo / DAILY_REVENUE, "from {{ ref('orders') }}\n",
+         "from {{ ref('orders') }}\nwhere status <> 'refunded'\n")  # fmt: skip
+    (tmp_path / "home").mkdir()
+    workflow = {
+        **os.environ, **fakesnow_server, "SNOWFLAKE_DATABASE": production,
+        "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1", "DAGSTER_CLOUD_PULL_REQUEST_ID": "61",
+        "MESH_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": python_path(repo),
+    }  # fmt: skip
+    # The workflow's clone step, with the platform's identity.
+    assert run_meshctl(["clone", "create"], workflow, repo).stdout.strip() == f"{clone}: created"
+    fill_clone(fakesnow_server, production, clone)  # test-only: fakesnow's clone is empty
+
+    # The preview step, with the branch identity only (the platform's is not in reach).
+    branch = {k: v for k, v in workflow.items() if k not in PLATFORM_IDENTITY}
+    branch |= {"SNOWFLAKE_BRANCH_USER": "mesh_branch", "SNOWFLAKE_BRANCH_PASSWORD": "not-a-secret"}
+    logged = fakesnow_log.stat().st_size
+    run_meshctl(["dbt-prepare"], branch, repo)
+    preview = run_meshctl(
+        ["preview", "--in-clone", "--base", "main", "--format", "json"], branch, repo, timeout=600
+    )
+    with fakesnow_log.open("rb") as log:
+        log.seek(logged)
+        logins, sent = logins_and_statements(log.read().decode())
+    report = json.loads(preview.stdout)
+
+    assert report["changed"] == ["sales/daily_revenue"], report
+    assert {"finance/tenant_billing", "finance/revenue_forecast"} <= set(report["downstream"])
+    assert report["success"], report
+    diffs = {d["key"]: d for d in report["diffs"]}
+
+    # The removed and changed days per tenant, recomputed with pandas from production's orders.
+    before = daily_counts(orders)
+    after = daily_counts(orders[orders["status"] != "refunded"])
+    merged = before.join(after, rsuffix="_after", how="left").reset_index()
+    removed = merged[merged["orders_after"].isna()]
+    changed = merged[merged["orders_after"].notna() & (merged["orders"] != merged["orders_after"])]
+    expected = {
+        tenant: {
+            "added": 0,
+            "removed": int((removed["tenant_id"] == tenant).sum()),
+            "changed": int((changed["tenant_id"] == tenant).sum()),
+        }
+        for tenant in sorted(set(removed["tenant_id"]) | set(changed["tenant_id"]))
+    }
+    revenue = diffs["sales/daily_revenue"]
+    assert revenue["row_key"] == ["tenant_id", "order_date"]
+    assert (revenue["base_rows"], revenue["head_rows"]) == (len(before), len(after))
+    assert len(production_daily) == len(before)
+    assert (revenue["added"], revenue["removed"], revenue["changed"]) == (
+        0, len(removed), len(changed),
+    )  # fmt: skip
+    assert revenue["by_tenant"] == expected and len(changed) > 0
+    refunds = next(c for c in revenue["columns"] if c["column"] == "refunds")
+    assert refunds["head"]["sum"] == 0
+    assert refunds["base"]["sum"] == pytest.approx(
+        float(orders["amount"][orders["status"] == "refunded"].sum())
+    )
+    assert "finance/tenant_billing" in diffs  # downstream and public: diffed too
+
+    # Production is as it was; the clone holds the rebuild and the kept baseline.
+    with connect(fakesnow_server, production) as con, con.cursor() as cur:
+        assert (
+            cur.execute("select * from sales.daily_revenue order by 1, 2")
+            .fetch_pandas_all()
+            .equals(production_daily)
+        )
+    with connect(fakesnow_server, clone) as con, con.cursor() as cur:
+        assert cur.execute("select sum(refunds) from sales.daily_revenue").fetchone()[0] == 0
+        kept = cur.execute("select count(*) from sales.daily_revenue__base").fetchone()[0]
+        assert kept == len(production_daily)
+
+    # What the server received from the preview: sessions bound to the clone only, and no
+    # statement that names production (the baselines and the rebuild were among them).
+    assert logins and set(logins) == {f"'{clone}'"}, logins
+    assert re.search(r"clone sales\.daily_revenue\b", sent, re.IGNORECASE)
+    assert re.search(r"create or replace.*\bdaily_revenue\b", sent, re.IGNORECASE)
+    named = re.findall(rf"\b{production}\b.{{0,60}}", sent, re.IGNORECASE)
+    assert not named, named

@@ -119,7 +119,11 @@ def test_branch_deployments_create_the_clone_first_and_always_drop_it(repo_root)
     script = jobs["impact-comment"]["steps"][-1]["run"]
     assert "meshctl preview --in-clone" in script and "meshctl impact" in script
     assert "create-clone" in jobs["impact-comment"]["needs"]
-    assert jobs["impact-comment"]["steps"][-1]["env"]["DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT"] == "1"
+    preview_env = jobs["impact-comment"]["steps"][-1]["env"]
+    assert preview_env["DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT"] == "1"
+    # It rebuilds in the clone as the branch identity; the platform's is not in reach.
+    assert {"SNOWFLAKE_BRANCH_USER", "SNOWFLAKE_BRANCH_PASSWORD"} <= set(preview_env)
+    assert not {"SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_ROLE"} & set(preview_env)
     assert jobs["impact-comment"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 

@@ -1,5 +1,6 @@
-"""The base side of the impact model (the base ref's graph and its dbt manifest), kept per base
-commit so that repeated previews and impact reports against the same base skip loading it.
+"""The base side of the impact model (the base ref's graph, its dbt manifest and its products'
+ODCS contracts), kept per base commit so that repeated previews and impact reports against the
+same base skip loading it, and skip extracting the base tree from git at all.
 
 An entry is found by a key of everything the two depend on: the base commit (its whole tree),
 the lock file and Python version of the interpreter that loads it, the gate's own code (the
@@ -19,16 +20,17 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from governance.cache import digest, file_digest
+from governance.contracts import ProductContract
 from governance.model import MeshGraph
 
-FORMAT = 1
+FORMAT = 2  # 2: the contracts are kept too
 FOLDER = Path("cache") / "impact-base"
-_GRAPH, _MANIFEST, _META = "graph.json", "manifest.json", "meta.json"
+_GRAPH, _MANIFEST, _CONTRACTS, _META = "graph.json", "manifest.json", "contracts.json", "meta.json"
 
 
 def _gate_code_digest() -> str:
@@ -59,6 +61,7 @@ def base_key(root: Path, base_commit: str, dbt_target: str) -> str:
 class BaseSide:
     graph: MeshGraph
     manifest: dict[str, Any] | None  # the base tree's prepared dbt manifest (None: no dbt)
+    contracts: dict[str, ProductContract] = field(default_factory=dict)  # public products'
 
 
 class BaseCache:
@@ -73,7 +76,7 @@ class BaseCache:
         try:
             meta = json.loads((self.folder / _META).read_text())
             texts = {}
-            for name in (_GRAPH, _MANIFEST):
+            for name in (_GRAPH, _MANIFEST, _CONTRACTS):
                 expected = meta["files"].get(name)
                 if expected is None:
                     continue
@@ -83,6 +86,10 @@ class BaseCache:
                 texts[name] = data.decode()
             graph = MeshGraph.from_json(texts[_GRAPH])
             manifest = json.loads(texts[_MANIFEST]) if _MANIFEST in texts else None
+            contracts = {
+                ref: ProductContract.from_json(data)
+                for ref, data in json.loads(texts[_CONTRACTS]).items()
+            }
         except Exception as exc:  # any damage at all: rebuild, never trust
             print(
                 f"meshctl: the cached base graph in {self.folder} is unreadable "
@@ -91,12 +98,13 @@ class BaseCache:
             )
             shutil.rmtree(self.folder, ignore_errors=True)
             return None
-        return BaseSide(graph, manifest)
+        return BaseSide(graph, manifest, contracts)
 
     def put(self, side: BaseSide) -> None:
         if any(location.load_error for location in side.graph.locations.values()):
             return  # a failed load may be of the moment: load it again next time
-        files = {_GRAPH: side.graph.to_json().encode()}
+        contracts = {ref: c.as_json() for ref, c in side.contracts.items()}
+        files = {_GRAPH: side.graph.to_json().encode(), _CONTRACTS: json.dumps(contracts).encode()}
         if side.manifest is not None:
             files[_MANIFEST] = json.dumps(side.manifest).encode()
         self.folder.parent.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,14 @@ the plan, not a break. Read from declarations, so no code is imported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 from governance.contracts import ProductContract, logical_type, product_contracts
 from governance.ruleset import Severity, Violation
 
-__all__ = ["breaking_changes", "contract_differences", "logical_type"]
+__all__ = ["breaking_between", "breaking_changes", "contract_differences", "logical_type"]
 
 
 def _deprecation(contract: ProductContract) -> date | None:
@@ -51,8 +52,16 @@ def contract_differences(old: ProductContract, new: ProductContract) -> list[str
 
 
 def breaking_changes(base: Path, head: Path, today: date | None = None) -> list[Violation]:
+    return breaking_between(product_contracts(base), product_contracts(head), today)
+
+
+def breaking_between(
+    before: Mapping[str, ProductContract],
+    after: Mapping[str, ProductContract],
+    today: date | None = None,
+) -> list[Violation]:
+    """Breaking changes from the contracts `before` (the base's) to `after` (the head's)."""
     today = today or date.today()
-    before, after = product_contracts(base), product_contracts(head)
     found = []
     for ref, old in sorted(before.items()):
         new = after.get(ref)

@@ -80,6 +80,15 @@ class ProductContract:
     def to_yaml(self) -> str:
         return self.document.to_yaml()
 
+    def as_json(self) -> dict[str, Any]:
+        document = json.loads(self.document.model_dump_json(by_alias=True, exclude_none=True))
+        return {"ref": self.ref, "file": self.file, "line": self.line, "document": document}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProductContract:
+        document = OpenDataContractStandard.model_validate(data["document"])
+        return cls(data["ref"], data["file"], int(data["line"]), document)
+
 
 def _quality_of_column(not_null: bool, max_null_fraction: float | None = None) -> list[dict]:
     rules = []

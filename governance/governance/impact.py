@@ -240,7 +240,10 @@ def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
     if not (folder / "dbt_project.yml").is_file():
         return None
     env = current_environment()
-    return json.loads(prepare(MeshDbtProject(folder.resolve(), env.dbt_target), env).read_text())
+    project = MeshDbtProject(folder.resolve(), env.dbt_target)
+    # Outside local development nothing parses on demand (locations read the manifest the
+    # image build prepared); a base tree fresh from git has none yet, so it is parsed here.
+    return json.loads(prepare(project, env, force=not project.manifest_path.is_file()).read_text())
 
 
 def dbt_model_changes(
@@ -254,23 +257,42 @@ def dbt_model_changes(
     return {change.key: change for change in modified_models(base, head)}
 
 
-def _base_side(root: Path, base_commit: str, tree: Path, use_cache: bool):
-    """The base graph and dbt manifest: from the per-commit cache, else loaded (and kept)."""
+def _base_side(root: Path, base_commit: str, use_cache: bool):
+    """The base graph, dbt manifest and contracts: from the per-commit cache (the base tree is
+    then not even extracted), else loaded from the base tree (and kept)."""
     from platform_core.environment import current_environment
 
     from governance.basecache import BaseCache, BaseSide, base_key
-    from governance.basetree import load_graph_in_subprocess
+    from governance.basetree import load_graph_in_subprocess, materialized_ref
+    from governance.contracts import product_contracts
 
     env = current_environment()
     cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
     side = cache.get() if use_cache else None
     if side is None:
-        # The subprocess prepares the base tree's manifest while it loads the dbt location.
-        graph = load_graph_in_subprocess(tree)
-        side = BaseSide(graph, _dbt_manifest(tree))
+        with materialized_ref(root, base_commit) as tree:
+            # The manifest first: outside local development the locations only read it.
+            manifest = _dbt_manifest(tree)
+            side = BaseSide(load_graph_in_subprocess(tree), manifest, product_contracts(tree))
         if use_cache:
             cache.put(side)
     return side
+
+
+def _refuse_a_base_that_did_not_load(graph: MeshGraph, base_commit: str) -> None:
+    """A base location that failed to load would make every one of its assets look new (and
+    every one rebuilt by a preview): the impact cannot be judged, so it is an error."""
+    broken = {name: loc.load_error for name, loc in graph.locations.items() if loc.load_error}
+    if broken:
+        first = "; ".join(
+            f"location '{name}': {error.strip().splitlines()[-1][:300]}"
+            for name, error in sorted(broken.items())
+        )
+        raise ConfigurationError(
+            f"The base commit {base_commit[:12]} does not load ({first}), so what this branch "
+            "changes cannot be judged against it. Fix: make the base load in this environment "
+            "(the error above is the base's, not the branch's), or compare with another --base."
+        )
 
 
 def assess(
@@ -280,9 +302,9 @@ def assess(
 
     With `use_cache`, the base side comes from the per-commit cache (governance.basecache)
     and unchanged head locations from the gate's cache (governance.cache)."""
-    from governance.basetree import materialized_ref
-    from governance.breaking import breaking_changes
+    from governance.breaking import breaking_between
     from governance.config import load_config
+    from governance.contracts import product_contracts
     from governance.loader import load_mesh
 
     config = config or load_config(root)
@@ -293,9 +315,9 @@ def assess(
         # The working tree is the base commit: nothing on the base side can differ.
         impact = Impact([], [])
     else:
-        with materialized_ref(root, base_commit) as tree:
-            base = _base_side(root, base_commit, tree, use_cache)
-            breaking = breaking_changes(tree, root)
+        base = _base_side(root, base_commit, use_cache)
+        _refuse_a_base_that_did_not_load(base.graph, base_commit)
+        breaking = breaking_between(base.contracts, product_contracts(root))
         dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
         impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
     impact.changed_files = changed_files_by_location(root, base_commit, head, files)

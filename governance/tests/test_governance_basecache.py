@@ -7,6 +7,7 @@ import json
 import pytest
 from governance.basecache import BaseCache, BaseSide, base_key
 from governance.model import AssetRecord, LocationRecord, MeshGraph
+from platform_core.errors import ConfigurationError
 
 MANIFEST = {"nodes": {"model.mesh.orders": {"raw_code": "select 1"}}, "macros": {}}
 
@@ -75,3 +76,49 @@ def test_the_key_changes_with_the_commit_the_lock_and_the_environment(tmp_path, 
     assert base_key(tmp_path, "a" * 40, "duckdb") == key
     (tmp_path / "uv.lock").write_text("version = 2\n")
     assert base_key(tmp_path, "a" * 40, "duckdb") != key
+
+
+def test_the_base_contracts_are_kept_and_judge_breaking_changes_as_fresh_ones_do(
+    tmp_path, repo_root
+):
+    from dataclasses import replace
+
+    from governance.breaking import breaking_between
+    from governance.contracts import product_contracts
+
+    contracts = product_contracts(repo_root)
+    assert "sales/orders" in contracts
+    cache = BaseCache(tmp_path / "home", "k1")
+    cache.put(BaseSide(_graph(), MANIFEST, contracts))
+    kept = cache.get().contracts
+    assert {ref: c.as_json() for ref, c in kept.items()} == {
+        ref: c.as_json() for ref, c in contracts.items()
+    }
+    # A head whose sales/orders lost a column: the same breaking change either way.
+    orders = contracts["sales/orders"]
+    [table] = orders.document.schema_
+    dropped = table.model_copy(update={"properties": table.properties[1:]})
+    head = {**contracts, "sales/orders": replace(
+        orders, document=orders.document.model_copy(update={"schema_": [dropped]})
+    )}  # fmt: skip
+    fresh = breaking_between(contracts, head)
+    assert [v.message for v in fresh] == [v.message for v in breaking_between(kept, head)]
+    assert fresh and "removed columns" in fresh[0].message
+
+
+def test_a_cache_hit_does_not_extract_the_base_tree(tmp_path, clean_environment, monkeypatch):
+    """The root is no git checkout: extracting the base from git would fail, a hit does not."""
+    from governance.impact import _base_side
+    from platform_core.environment import current_environment
+
+    monkeypatch.setenv("MESH_HOME", str(tmp_path / "home"))
+    root = tmp_path / "not-a-checkout"
+    root.mkdir()
+    (root / "uv.lock").write_text("version = 1\n")
+    env = current_environment()
+    key = base_key(root, "c" * 40, env.dbt_target)
+    BaseCache(env.mesh_home, key).put(BaseSide(_graph(), MANIFEST))
+    side = _base_side(root, "c" * 40, use_cache=True)
+    assert side.graph.to_json() == _graph().to_json() and side.manifest == MANIFEST
+    with pytest.raises(ConfigurationError, match="git cannot read ref"):
+        _base_side(root, "c" * 40, use_cache=False)

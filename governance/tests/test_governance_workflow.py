@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import pytest
 import yaml
 from governance.config import load_config
 from governance.engine import read_baseline, run_gate, write_baseline
@@ -217,6 +218,22 @@ models:
       - {{name: note, data_type: {note}}}
     versions: [{{v: 1}}, {{v: {version}}}]
 """
+
+
+def test_an_impact_against_a_base_that_does_not_load_is_an_error(tmp_path, clean_environment):
+    """Else every asset of the broken base location would look new, and a preview rebuild all."""
+    from governance.impact import assess
+    from platform_core.errors import ConfigurationError
+
+    m = _repo(tmp_path)
+    init = m.package_dir("sales") / "__init__.py"
+    init.write_text("raise ImportError('the base is broken')\n")
+    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "broken")
+    _git(m.root, *commit)
+    _git(m.root, "checkout", "-q", "-b", "fix")
+    init.write_text("")
+    with pytest.raises(ConfigurationError, match=r"does not load \(location 'sales': .*broken"):
+        assess(m.root, "main", use_cache=False)
 
 
 def test_breaking_changes_of_public_dbt_models(tmp_path):

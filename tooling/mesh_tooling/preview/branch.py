@@ -203,7 +203,7 @@ def _run_in_branch_home(payload: str) -> int:
     """Child process: load the mesh on the branch copy, run changed + downstream, diff them."""
     import dagster as dg
 
-    from mesh_tooling.preview.diff_targets import diff_against_main
+    from mesh_tooling.preview.diff_targets import diff_against_main, keep_view_baselines
     from mesh_tooling.runner import load_mesh_graph, materialize_mesh
 
     env = current_environment()
@@ -228,6 +228,7 @@ def _run_in_branch_home(payload: str) -> int:
         downstream = {dg.AssetKey.from_user_string(k) for k in request["downstream"]}
         downstream &= set(graph.producer)
     keys = changed | downstream
+    keep_view_baselines(graph, env.duckdb_path, changed, downstream)
     summary, success, rebuild = "", True, 0.0
     if keys:
         started = time.perf_counter()

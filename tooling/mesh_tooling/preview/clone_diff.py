@@ -1,15 +1,18 @@
 """The preview inside a branch deployment's Snowflake clone: the clone is its own baseline.
 
 Before a changed product is rebuilt in the clone, its current table (production's data, as
-cloned) is kept as `<schema>.<table>__base`, a zero-copy clone inside the clone database;
-after the rebuild the diff compares the two, in the clone. Every statement names
-`schema.table` only: the session is bound to the clone, and the branch never names, let alone
-reads, the production database (its SnowflakeSession refuses SQL that does).
+cloned) is kept as `<schema>.<table>__base`, a zero-copy clone inside the clone database; a
+view, which has no data to clone and is replaced by the rebuild, is kept as a table of its
+result. After the rebuild the diff compares the two, in the clone. Baselines stay in the clone
+(they go with it when the pull request closes), so every push is compared with production's
+data. Every statement names `schema.table` only: the session is bound to the clone, and the
+branch never names, let alone reads, the production database (its SnowflakeSession refuses SQL
+that does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from platform_core.identifiers import qualified, safe_identifier
 from platform_core.warehouse.base import WarehouseSession
@@ -23,17 +26,24 @@ def baseline(schema: str, name: str) -> Table:
     return Table(schema, f"{safe_identifier(name, 'table')}{BASE_SUFFIX}")
 
 
-def keep_baselines(session: WarehouseSession, tables: Iterable[tuple[str, str]]) -> list[Table]:
-    """Zero-copy clone each existing `schema.table` to its baseline; returns those kept."""
+def keep_baselines(
+    session: WarehouseSession,
+    tables: Iterable[tuple[str, str]],
+    views: Collection[tuple[str, str]] = (),
+) -> list[Table]:
+    """Keep the baseline of each existing `schema.table` (a zero-copy clone; for one of `views`,
+    a table of the view's current result), unless an earlier preview of the pull request kept
+    one: then the relation in the clone is that preview's build, and the baseline (as cloned
+    from production) stays what later pushes compare with. Returns the baselines."""
     kept = []
     for schema, name in tables:
         if not session.columns(schema, name):
             continue  # a new product: nothing to compare with
         base = baseline(schema, name)
-        session.execute(
-            f"create or replace table {qualified(base.schema, base.name)} "
-            f"clone {qualified(schema, name)}"
-        )
+        if not session.columns(base.schema, base.name):
+            source = qualified(schema, name)
+            how = f"as select * from {source}" if (schema, name) in views else f"clone {source}"
+            session.execute(f"create table {qualified(base.schema, base.name)} {how}")
         kept.append(base)
     return kept
 
@@ -59,9 +69,3 @@ def diff_in_clone(
             )
         )
     return diffs
-
-
-def drop_baselines(session: WarehouseSession, tables: Iterable[tuple[str, str]]) -> None:
-    for schema, name in tables:
-        base = baseline(schema, name)
-        session.execute(f"drop table if exists {qualified(base.schema, base.name)}")

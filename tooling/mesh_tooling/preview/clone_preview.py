@@ -2,14 +2,18 @@
 
 Run with the branch deployment's variables (CI does, after `meshctl clone create` and
 `meshctl dbt-prepare`): the impact model names the changed and downstream assets; their
-tables are kept as zero-copy baselines in the clone, rebuilt there, diffed against the
-baselines, and the baselines dropped. Production is never named: every session is the
+tables are kept as zero-copy baselines in the clone (once per pull request), rebuilt there
+and diffed against the baselines. Production is never named: every session is the
 branch's, bound to the clone (see mesh_tooling.preview.clone_diff).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -18,17 +22,36 @@ from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
 
 from mesh_tooling.preview.branch import PreviewReport
-from mesh_tooling.preview.clone_diff import diff_in_clone, drop_baselines, keep_baselines
+from mesh_tooling.preview.clone_diff import diff_in_clone, keep_baselines
 from mesh_tooling.preview.diff_targets import diff_targets, row_keys
 
 
-def _base_tables(session, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    rows = session.fetch(
-        "select lower(table_schema), lower(table_name) from information_schema.tables "
-        "where table_type = 'BASE TABLE'"
-    )
-    present = {(str(s), str(t)) for s, t in rows}
-    return [t for t in tables if t in present]
+def _relations(session) -> dict[tuple[str, str], str]:
+    """`(schema, name)` -> "table" or "view", for the clone's tables and views."""
+    found = {}
+    for kind, sql in (
+        ("table", "select table_schema, table_name from information_schema.tables "
+         "where table_type = 'BASE TABLE'"),
+        ("view", "select table_schema, table_name from information_schema.views"),
+    ):  # fmt: skip
+        for schema, name in session.fetch(sql):
+            if str(schema).lower() != "information_schema":
+                found[(str(schema).lower(), str(name).lower())] = kind
+    return found
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """The run's output (dbt's included, a child process) goes to stderr: stdout is the report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewReport:
@@ -56,21 +79,20 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
     warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
     assessed = time.perf_counter() - started
     with warehouse.session() as session:
-        kept = _base_tables(session, tables)
-        keep_baselines(session, kept)
+        before = _relations(session)
+        views = {t for t in tables if before.get(t) == "view"}
+        keep_baselines(session, [t for t in tables if t in before], views)
     started = time.perf_counter()
     summary, success = "", True
     if changed or downstream:
-        with dg.DagsterInstance.ephemeral() as instance:
+        with dg.DagsterInstance.ephemeral() as instance, _stdout_to_stderr():
             run = materialize_mesh(root, instance, select=changed | downstream, graph=graph)
         summary, success = run.render(), run.success
     rebuild = time.perf_counter() - started
     started = time.perf_counter()
     with warehouse.session() as session:
-        try:
-            diffs = diff_in_clone(session, _base_tables(session, tables), row_keys(root))
-        finally:
-            drop_baselines(session, kept)
+        after = _relations(session)
+        diffs = diff_in_clone(session, [t for t in tables if t in after], row_keys(root))
     return PreviewReport(
         branch=f"pull request {env.pull_request_id}",
         base=impact.base,

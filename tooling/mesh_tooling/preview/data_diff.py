@@ -3,7 +3,10 @@
 For a product's main table (the baseline) and its branch table: the schema diff (added,
 removed, retyped columns), row counts, rows added / removed / changed by the product's row key
 (per tenant when the table has a tenant_id), per-column null fraction, distinct count and, for
-numbers, sum/min/max, and a few sample changed rows. Every figure is one aggregate query
+numbers, sum/min/max, and a few sample changed rows. A table without a (usable) key is matched
+by whole rows: the multiset difference of its rows over the columns both sides type alike (a
+changed row shows as one removed and one added). That is a GROUP BY over both sides' rows with a
+count per side, not EXCEPT ALL, which Snowflake does not have. Every figure is one aggregate query
 written in DuckDB's dialect and transpiled with sqlglot for Snowflake; only the sample rows
 are fetched to the client.
 """
@@ -22,6 +25,10 @@ SAMPLE_ROWS = 5
 TENANT_COLUMN = "tenant_id"
 _PRESENT = "mesh_diff_present"
 _STATUS = "mesh_diff_status"
+_SIDE = "mesh_diff_side"
+_BASE_N = "mesh_diff_base_n"
+_HEAD_N = "mesh_diff_head_n"
+BY_KEY, BY_WHOLE_ROW = "key", "whole row"
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,11 @@ class TableDiff:
     added_columns: list[str] = field(default_factory=list)
     removed_columns: list[str] = field(default_factory=list)
     retyped_columns: list[str] = field(default_factory=list)  # "c: base type -> head type"
-    added: int | None = None  # rows by key (None without a key or baseline)
+    added: int | None = None  # rows by key or whole row (None without a baseline)
     removed: int | None = None
-    changed: int | None = None
+    changed: int | None = None  # None when rows are matched by whole row
+    row_match: str | None = None  # BY_KEY | BY_WHOLE_ROW (None: rows not matched)
+    row_columns: list[str] = field(default_factory=list)  # compared whole-row columns
     by_tenant: dict[str, dict[str, int]] = field(default_factory=dict)  # tenant -> counts
     columns: list[ColumnChange] = field(default_factory=list)  # only columns that changed
     samples: list[dict[str, Any]] = field(default_factory=list)
@@ -159,6 +168,34 @@ class DiffQueries:
             f"where {_STATUS} <> 'same' order by 1, {order} limit {int(limit)}"
         )
 
+    def _multiset(self, columns: list[str]) -> str:
+        """Each distinct row over `columns` with how often it occurs in base and in head."""
+        cols = ", ".join(safe_identifier(c, "column") for c in columns)
+        return (
+            f"select {cols}, sum(case when {_SIDE} = 'b' then 1 else 0 end) as {_BASE_N}, "
+            f"sum(case when {_SIDE} = 'h' then 1 else 0 end) as {_HEAD_N} from ("
+            f"select {cols}, 'b' as {_SIDE} from {self.base.sql()} union all "
+            f"select {cols}, 'h' as {_SIDE} from {self.head.sql()}) as u group by {cols}"
+        )
+
+    def row_counts(self, columns: list[str], by_tenant: bool) -> str:
+        """Rows added and removed as multisets of whole rows (per tenant if asked)."""
+        tenant = TENANT_COLUMN if by_tenant else "''"
+        return self._q(
+            f"select {tenant} as tenant, sum(greatest({_HEAD_N} - {_BASE_N}, 0)) as added, "
+            f"sum(greatest({_BASE_N} - {_HEAD_N}, 0)) as removed "
+            f"from ({self._multiset(columns)}) as m group by 1 order by 1"
+        )
+
+    def row_samples(self, columns: list[str], limit: int) -> str:
+        cols = ", ".join(safe_identifier(c, "column") for c in columns)
+        order = ", ".join(str(i + 2) for i in range(len(columns)))
+        return self._q(
+            f"select case when {_BASE_N} > {_HEAD_N} then 'removed' else 'added' end "
+            f"as {_STATUS}, {cols} from ({self._multiset(columns)}) as m "
+            f"where {_BASE_N} <> {_HEAD_N} order by 1, {order} limit {int(limit)}"
+        )
+
 
 def _stats_of(row: tuple[Any, ...], columns: list[ColumnInfo]) -> dict[str, ColumnStats]:
     out, i = {}, 0
@@ -237,44 +274,90 @@ def diff_tables(
         if moved:
             diff.columns.append(ColumnChange(name, a, b, moved))
     usable_key = [k for k in row_key or [] if k in base_types and k in head_types]
+    by_tenant = TENANT_COLUMN in base_types and TENANT_COLUMN in head_types
     if usable_key and len(usable_key) == len(row_key or []):
-        by_tenant = TENANT_COLUMN in base_types and TENANT_COLUMN in head_types
-        counts = {"added": 0, "removed": 0, "changed": 0}
-        for tenant, status, n in session.fetch(queries.key_counts(usable_key, common, by_tenant)):
-            if status == "same":
-                continue
-            counts[status] += int(n)
-            if by_tenant:
-                diff.by_tenant.setdefault(str(tenant), {"added": 0, "removed": 0, "changed": 0})
-                diff.by_tenant[str(tenant)][status] = int(n)
-        diff.added, diff.removed, diff.changed = (
-            counts["added"],
-            counts["removed"],
-            counts["changed"],
-        )
-        if sample_rows and (diff.added or diff.removed or diff.changed):
-            sql = queries.samples(usable_key, common, sample_rows)
-            names = [_STATUS, *usable_key]
-            names += [
-                f"{side}_{c}" for c in common if c not in usable_key for side in ("base", "head")
-            ]
-            for row in session.fetch(sql):
-                values = dict(zip(names, row, strict=False))
-                status = values[_STATUS]
-                sample = {"change": status, **{k: _plain(values[k]) for k in usable_key}}
-                for c in common:
-                    if c in usable_key:
-                        continue
-                    old, new = values[f"base_{c}"], values[f"head_{c}"]
-                    if status == "changed" and old == new:
-                        continue
-                    sample[c] = (
-                        [_plain(old), _plain(new)]
-                        if status == "changed"
-                        else _plain(old if new is None else new)
-                    )
-                diff.samples.append(sample)
+        _match_by_key(session, queries, diff, usable_key, common, by_tenant, sample_rows)
+    else:  # no key, or a key column is missing on one side: whole rows of like-typed columns
+        alike = [
+            c
+            for c in common
+            if base_types[c].warehouse_type.lower() == head_types[c].warehouse_type.lower()
+        ]
+        _match_whole_rows(session, queries, diff, alike, by_tenant, sample_rows)
     return diff
+
+
+def _match_by_key(
+    session: WarehouseSession,
+    queries: DiffQueries,
+    diff: TableDiff,
+    usable_key: list[str],
+    common: list[str],
+    by_tenant: bool,
+    sample_rows: int,
+) -> None:
+    """Rows added/removed/changed, paired by the row key."""
+    diff.row_match = BY_KEY
+    counts = {"added": 0, "removed": 0, "changed": 0}
+    for tenant, status, n in session.fetch(queries.key_counts(usable_key, common, by_tenant)):
+        if status == "same":
+            continue
+        counts[status] += int(n)
+        if by_tenant:
+            diff.by_tenant.setdefault(str(tenant), {"added": 0, "removed": 0, "changed": 0})
+            diff.by_tenant[str(tenant)][status] = int(n)
+    diff.added, diff.removed, diff.changed = (
+        counts["added"],
+        counts["removed"],
+        counts["changed"],
+    )
+    if sample_rows and (diff.added or diff.removed or diff.changed):
+        sql = queries.samples(usable_key, common, sample_rows)
+        names = [_STATUS, *usable_key]
+        names += [f"{side}_{c}" for c in common if c not in usable_key for side in ("base", "head")]
+        for row in session.fetch(sql):
+            values = dict(zip(names, row, strict=False))
+            status = values[_STATUS]
+            sample = {"change": status, **{k: _plain(values[k]) for k in usable_key}}
+            for c in common:
+                if c in usable_key:
+                    continue
+                old, new = values[f"base_{c}"], values[f"head_{c}"]
+                if status == "changed" and old == new:
+                    continue
+                sample[c] = (
+                    [_plain(old), _plain(new)]
+                    if status == "changed"
+                    else _plain(old if new is None else new)
+                )
+            diff.samples.append(sample)
+
+
+def _match_whole_rows(
+    session: WarehouseSession,
+    queries: DiffQueries,
+    diff: TableDiff,
+    columns: list[str],
+    by_tenant: bool,
+    sample_rows: int,
+) -> None:
+    """Rows added/removed as whole rows over `columns` (no key to pair them by)."""
+    if not columns:
+        return
+    by_tenant = by_tenant and TENANT_COLUMN in columns
+    diff.row_match, diff.row_columns = BY_WHOLE_ROW, list(columns)
+    diff.added = diff.removed = 0
+    for tenant, added, removed in session.fetch(queries.row_counts(columns, by_tenant)):
+        added, removed = int(added or 0), int(removed or 0)
+        diff.added += added
+        diff.removed += removed
+        if by_tenant and (added or removed):
+            diff.by_tenant[str(tenant)] = {"added": added, "removed": removed}
+    if sample_rows and (diff.added or diff.removed):
+        for row in session.fetch(queries.row_samples(columns, sample_rows)):
+            sample = {"change": row[0]}
+            sample.update({c: _plain(v) for c, v in zip(columns, row[1:], strict=True)})
+            diff.samples.append(sample)
 
 
 def _columns(session: WarehouseSession, table: Table | None) -> list[ColumnInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mesh_tooling.preview.data_diff import TableDiff
+from mesh_tooling.preview.data_diff import BY_WHOLE_ROW, TableDiff
 
 
 def _rows(diff: TableDiff) -> str:
@@ -17,11 +17,21 @@ def _rows(diff: TableDiff) -> str:
 
 def _by_key(diff: TableDiff) -> str:
     if diff.added is None:
-        return "no row key declared: rows not matched" if diff.base_rows is not None else ""
+        return "rows not matched (no column alike on both sides)" if diff.base_rows else ""
+    if diff.row_match == BY_WHOLE_ROW:
+        return (
+            f"by whole row (no row key): {diff.added:,} added, {diff.removed:,} removed "
+            "(a changed row counts as removed + added)"
+        )
     return (
         f"by {', '.join(diff.row_key)}: {diff.added:,} added, {diff.removed:,} removed, "
         f"{diff.changed:,} changed"
     )
+
+
+def _counts(counts: dict[str, int]) -> list[str]:
+    """A tenant's added, removed, changed ('-': whole rows have no changed count)."""
+    return [str(counts[s]) if s in counts else "-" for s in ("added", "removed", "changed")]
 
 
 def _stat(value: float | int | None) -> str:
@@ -44,7 +54,7 @@ def _schema(diff: TableDiff) -> list[str]:
 
 
 def _sample(sample: dict[str, Any], key: list[str]) -> str:
-    ident = ", ".join(f"{k}={sample[k]}" for k in key)
+    ident = ", ".join(f"{k}={sample[k]}" for k in key) or "row"
     rest = []
     for name, value in sample.items():
         if name in key or name == "change":
@@ -65,10 +75,10 @@ def render_text(diffs: Iterable[TableDiff]) -> str:
         lines.append(f"  {diff.key}: {_rows(diff)}; {_by_key(diff)}".rstrip("; "))
         lines += [f"    {line}" for line in _schema(diff)]
         for tenant, counts in sorted(diff.by_tenant.items()):
-            lines.append(
-                f"    tenant {tenant}: {counts['added']} added, {counts['removed']} removed, "
-                f"{counts['changed']} changed"
+            moved = ", ".join(
+                f"{counts[s]} {s}" for s in ("added", "removed", "changed") if s in counts
             )
+            lines.append(f"    tenant {tenant}: {moved}")
         for change in diff.columns:
             stats = ", ".join(
                 f"{s} {_stat(getattr(change.base, s))} -> {_stat(getattr(change.head, s))}"
@@ -101,9 +111,7 @@ def render_markdown(diffs: Iterable[TableDiff]) -> str:
         if diff.by_tenant:
             lines += ["| tenant | added | removed | changed |", "|---|---:|---:|---:|"]
             for tenant, c in sorted(diff.by_tenant.items()):
-                lines.append(
-                    f"| {_cell(tenant)} | {c['added']} | {c['removed']} | {c['changed']} |"
-                )
+                lines.append(f"| {_cell(tenant)} | {' | '.join(_counts(c))} |")
             lines.append("")
         if diff.columns:
             lines += ["| column | statistic | main | branch |", "|---|---|---:|---:|"]

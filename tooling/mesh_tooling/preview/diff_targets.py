@@ -1,8 +1,10 @@
 """Which tables the preview diffs, by which row key, and the local (DuckDB) run of the diff.
 
-Diffed: every changed product and every downstream public product that is a table in the
-branch warehouse (views are a domain's plumbing; their effect shows in the tables built on
-them). Row keys: a product's declared `key`, else, for dbt models, the columns of their
+Diffed: every changed product and every downstream public product that is a table or a view
+in the branch warehouse. Main's tables are read from main's file, attached read-only; a view
+is kept as a table of its result before the rebuild (`<view>__base`, in the branch copy, whose
+data is main's until then), since main's view, read from the branch session, could resolve
+its names in the branch. Row keys: a product's declared `key`, else, for dbt models, the columns of their
 `unique` / `unique_combination` test.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 import dagster as dg
 from platform_core.identifiers import safe_identifier
 
+from mesh_tooling.preview.clone_diff import baseline, keep_baselines
 from mesh_tooling.preview.data_diff import Table, TableDiff, diff_tables
 
 MAIN = "mesh_main"  # the main warehouse's catalog name inside the branch session
@@ -55,13 +58,36 @@ def diff_targets(
     return sorted(changed | (downstream & public), key=lambda k: k.path)
 
 
-def _tables(session: Any, catalog: str | None) -> set[tuple[str, str]]:
-    where = f"table_catalog = '{safe_identifier(catalog, 'database')}' and " if catalog else ""
+def _relations(session: Any, catalog: str) -> dict[tuple[str, str], str]:
+    """`(schema, name)` -> "table" or "view" in one catalog of the session."""
     rows = session.fetch(
-        "select table_schema, table_name from information_schema.tables "
-        f"where {where}table_type = 'BASE TABLE'"
+        "select table_schema, table_name, table_type from information_schema.tables "
+        f"where table_catalog = '{safe_identifier(catalog, 'database')}'"
     )
-    return {(str(s), str(t)) for s, t in rows}
+    kinds = {"BASE TABLE": "table", "VIEW": "view"}
+    return {(str(s), str(n)): kinds[str(k)] for s, n, k in rows if str(k) in kinds}
+
+
+def _pairs(keys: Iterable[dg.AssetKey]) -> list[tuple[str, str]]:
+    return [(k.path[0], k.path[1]) for k in keys if len(k.path) == 2]
+
+
+def keep_view_baselines(
+    graph: Any,
+    branch_warehouse: Path,
+    changed: set[dg.AssetKey],
+    downstream: set[dg.AssetKey],
+) -> None:
+    """Before the rebuild: each target view's current result (main's) kept as a table."""
+    import duckdb
+    from platform_core.warehouse.duckdb import DuckDBSession
+
+    with duckdb.connect(str(branch_warehouse)) as connection:
+        session = DuckDBSession(connection)
+        present = _relations(session, str(session.scalar("select current_database()")))
+        targets = _pairs(diff_targets(graph, changed, downstream))
+        views = [t for t in targets if present.get(t) == "view"]
+        keep_baselines(session, views, set(views))
 
 
 def diff_against_main(
@@ -78,29 +104,35 @@ def diff_against_main(
 
     keys = row_keys(root)
     targets = diff_targets(graph, changed, downstream)
-    diffs = []
+    diffs, dropped = [], []
     with duckdb.connect(str(branch_warehouse)) as connection:
         session = DuckDBSession(connection)
         path = session.literal(str(main_warehouse))
         session.execute(f"attach {path} as {MAIN} (read_only)")
         branch_catalog = str(session.scalar("select current_database()"))
-        in_branch, in_main = _tables(session, branch_catalog), _tables(session, MAIN)
-        for key in targets:
-            if len(key.path) != 2:
-                continue
-            schema, name = key.path
+        in_branch, in_main = _relations(session, branch_catalog), _relations(session, MAIN)
+        for schema, name in _pairs(targets):
             if (schema, name) not in in_branch:
                 continue
-            base = Table(schema, name, MAIN) if (schema, name) in in_main else None
+            kept = baseline(schema, name)
+            if (kept.schema, kept.name) in in_branch:  # a view's result before the rebuild
+                base = Table(kept.schema, kept.name, branch_catalog)
+                dropped.append(base)
+            elif in_main.get((schema, name)) == "table":
+                base = Table(schema, name, MAIN)
+            else:
+                base = None
             diffs.append(
                 diff_tables(
                     session,
-                    key.to_user_string(),
+                    f"{schema}/{name}",
                     base,
                     Table(schema, name, branch_catalog),
-                    keys.get(key.to_user_string()),
+                    keys.get(f"{schema}/{name}"),
                 )
             )
+        for table in dropped:  # the branch copy keeps no baseline tables
+            session.execute(f"drop table {table.sql()}")
     return diffs
 
 
