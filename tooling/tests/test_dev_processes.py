@@ -4,7 +4,7 @@ with SIGTERM, nothing of any group survives and each leader is reaped."""
 import subprocess
 import sys
 
-from mesh_tooling.dev.processes import group_alive, stop_groups
+from mesh_tooling.dev.processes import group_alive, stop_groups, stop_members
 
 # A leader that starts a child in its own group, both ignoring SIGTERM (as a code server
 # waiting on a run, or a run worker, may); the child's pid is printed for the test.
@@ -54,3 +54,31 @@ def test_a_group_already_gone_is_no_error():
     process.wait()
     stop_groups([(process.pid, process)], grace=1)
     assert not group_alive(process.pid)
+
+
+# A leader with two children in its group; only the one whose command line holds the marker
+# is to be stopped first (as `./mesh up` stops Dagster's daemon before its code servers).
+TWO_CHILDREN = """
+import subprocess, sys, time
+sleep = [sys.executable, "-c", "import time; time.sleep(600)"]
+marked = subprocess.Popen([*sleep, "marked-" + "member"])  # the leader's own text lacks it
+other = subprocess.Popen([*sleep, "other-member"])
+print(marked.pid, other.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_stop_members_stops_only_the_marked_member_of_a_group():
+    leader = subprocess.Popen(
+        [sys.executable, "-c", TWO_CHILDREN], stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    marked, other = (int(pid) for pid in leader.stdout.readline().split())
+    try:
+        assert alive(marked) and alive(other)
+        stop_members(leader.pid, "marked-member", grace=10)
+        assert not alive(marked)
+        assert alive(other) and leader.poll() is None
+    finally:
+        stop_groups([(leader.pid, leader)], grace=5)
+    assert not alive(other)

@@ -52,6 +52,28 @@ def stop_groups(groups: list[tuple[int, subprocess.Popen | None]], grace: float)
                 process.wait(timeout=5)
 
 
+def stop_members(pgid: int, marker: str, grace: float) -> None:
+    """SIGTERM the processes of group `pgid` whose command line holds `marker`, and wait up to
+    `grace` s for them to go (the rest of the group keeps running)."""
+    members = [pid for pid in _pids() if _pgid_of(pid) == pgid and marker in _cmdline(pid)]
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while members and time.monotonic() < deadline:
+        time.sleep(0.1)
+        members = [pid for pid in members if _pgid_of(pid) == pgid]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
 def _signal(pgid: int, sig: int) -> bool:
     """Send `sig` to the group; False when it is gone already."""
     try:

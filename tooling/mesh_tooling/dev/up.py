@@ -24,7 +24,13 @@ from pathlib import Path
 from platform_core.environment import Environment
 
 from mesh_tooling.dev.ports import Port, check_ports, free_port
-from mesh_tooling.dev.processes import default_signals, group_alive, stop_group, stop_groups
+from mesh_tooling.dev.processes import (
+    default_signals,
+    group_alive,
+    stop_group,
+    stop_groups,
+    stop_members,
+)
 from mesh_tooling.dev.session import LOCK_NAME, SessionLock, leftovers
 from mesh_tooling.dev.stale_runs import IN_FLIGHT, cancel_queued_stream_runs, reconcile_stale_runs
 
@@ -166,6 +172,7 @@ def _wait_until_answers(url: str, dagster: subprocess.Popen) -> bool:
 # nothing then that a SIGKILL could lose (SQLite commits atomically), and on a busy machine
 # `dagster dev` takes 10-30 s to wind down its webserver, daemon and code servers in turn.
 DAGSTER_GRACE_SECONDS = 3.0
+DAEMON_MARKER = "dagster._daemon run"  # how `dagster dev` starts its daemon
 
 
 def _shutdown(dagster: subprocess.Popen | None, children: list[tuple[str, subprocess.Popen]]):
@@ -179,6 +186,9 @@ def _shutdown(dagster: subprocess.Popen | None, children: list[tuple[str, subpro
         # Runs end (on their own, else through their code servers) with their events written;
         # then the group (webserver, code servers, any run that did not obey) goes.
         _end_runs()
+        # The daemon first: a sensor tick it starts while the code servers go would log
+        # "Could not reach user code server" with a traceback.
+        stop_members(dagster.pid, DAEMON_MARKER, grace=DAGSTER_GRACE_SECONDS)
         stop_group(dagster.pid, grace=DAGSTER_GRACE_SECONDS, process=dagster)
     if dagster is not None:
         _reconcile_at_stop()
