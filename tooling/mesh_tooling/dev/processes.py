@@ -55,7 +55,11 @@ def stop_groups(groups: list[tuple[int, subprocess.Popen | None]], grace: float)
 def stop_members(pgid: int, marker: str, grace: float) -> None:
     """SIGTERM the processes of group `pgid` whose command line holds `marker`, and wait up to
     `grace` s for them to go (the rest of the group keeps running)."""
-    members = [pid for pid in _pids() if _pgid_of(pid) == pgid and marker in _cmdline(pid)]
+    members = [
+        pid
+        for pid in _pids()
+        if _pgid_of(pid) == pgid and marker in cmdline(pid).replace("\0", " ")
+    ]
     for pid in members:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -65,11 +69,10 @@ def stop_members(pgid: int, marker: str, grace: float) -> None:
         members = [pid for pid in members if _pgid_of(pid) == pgid]
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """The process's command line as /proc holds it (arguments NUL-separated); '' if gone."""
     try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from platform_core.errors import ConfigurationError
 
+from mesh_tooling.dev.processes import cmdline
+
 LOCK_NAME = "up.lock"
 
 
@@ -49,7 +51,7 @@ class SessionLock:
 
     def started(self, pid: int) -> None:
         """Record a process this session started (its own process group), for cleanup."""
-        self.processes.append({"pid": pid, "cmdline": _cmdline(pid)})
+        self.processes.append({"pid": pid, "cmdline": cmdline(pid)})
         self._write()
 
     def release(self) -> None:
@@ -73,17 +75,10 @@ def read_record(path: Path) -> dict:
         return {}
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def leftovers(previous: dict) -> list[int]:
     """Process groups an ended session started that still run the same command."""
     return [
         entry["pid"]
         for entry in previous.get("processes", [])
-        if entry.get("cmdline") and _cmdline(entry["pid"]) == entry["cmdline"]
+        if entry.get("cmdline") and cmdline(entry["pid"]) == entry["cmdline"]
     ]
