@@ -7,11 +7,13 @@
 The landed product itself is declared with the domain's other products (`DataProducts`) and
 implemented by `stream.product_implementation()`; this component adds the ingest job, the
 sensor replicas that plan offset ranges, and the Kafka resource (from MESH_KAFKA_* variables).
+The stream's knobs take the deployment's MESH_STREAM_<STREAM>_<KNOB> overrides here.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 
 import dagster as dg
 from pydantic import Field
@@ -44,7 +46,7 @@ class KafkaStream(dg.Component, dg.Resolvable, dg.Model):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from platform_core.streaming import kafka_resource_from_env
 
-        stream = self.load_stream()
+        stream = self.load_stream().configured(os.environ)
         return dg.Definitions(
             jobs=[stream.job()],
             sensors=stream.sensors(),

@@ -16,8 +16,8 @@ headless `meshctl materialize`) it only makes sure the tables exist.
 
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
@@ -31,7 +31,7 @@ from platform_core.streaming.lag import lag_markdown
 from platform_core.streaming.landing import LandingTables, land, read_ranges
 from platform_core.streaming.ranges import OffsetRange
 from platform_core.streaming.resource import BOOTSTRAP_ENV, KafkaResource
-from platform_core.streaming.sensor import StreamKnobs, evaluate_stream_tick
+from platform_core.streaming.sensor import StreamKnobs, evaluate_stream_tick, knobs_from_env
 from platform_core.warehouse.base import Warehouse
 
 
@@ -76,12 +76,19 @@ class Stream:
             self.product.split("/")[1], "stream", build_asset=self._build_asset
         )
 
+    def configured(self, environ: Mapping[str, str]) -> "Stream":
+        """This stream with the deployment's knob overrides (`knobs_from_env`)."""
+        return replace(self, knobs=knobs_from_env(self.name, self.knobs, environ))
+
     def job(self):  # an unresolved asset job, bound when Definitions resolve
         return dg.define_asset_job(
             f"{self.name}_ingest",
             selection=dg.AssetSelection.assets(self.key),
             description=f"Lands offset ranges of Kafka topic '{self.topic}' into {self.product}.",
             tags={"mesh/stream": self.name},
+            # A micro-batch's steps (land, then its checks) run one after the other; a process
+            # per step would re-import the location for each, seconds against a ~1 s landing.
+            executor_def=dg.in_process_executor,
         )
 
     def sensors(self) -> list[dg.SensorDefinition]:

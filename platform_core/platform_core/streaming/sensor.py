@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from platform_core.errors import ConfigurationError
 from platform_core.streaming.ranges import (
     OffsetRange,
     commit_frontier,
@@ -80,6 +82,43 @@ class StreamKnobs:
     """How long a replica's first tick waits for the group to assign it partitions."""
     recent_runs: int = 500
     """How many of the stream's latest runs a tick inspects for covered ranges."""
+
+
+KNOBS_ENV_PREFIX = "MESH_STREAM_"
+
+
+def knobs_from_env(stream: str, knobs: StreamKnobs, environ: Mapping[str, str]) -> StreamKnobs:
+    """`knobs` with a deployment's overrides from its environment, one variable per knob:
+    `MESH_STREAM_<STREAM>_<KNOB>` (e.g. MESH_STREAM_CLICKS_RUN_TIMEOUT_SECONDS=600), set where
+    the location runs (Helm values, compose), so a deployment tunes a stream without a code
+    change. Values must be positive numbers; a misspelt knob is an error, never ignored."""
+    prefix = f"{KNOBS_ENV_PREFIX}{stream.upper()}_"
+    known = {f.name.upper(): f.name for f in dataclasses.fields(StreamKnobs)}
+    overrides: dict[str, int | float] = {}
+    for variable in sorted(v for v in environ if v.startswith(prefix)):
+        rest = variable[len(prefix) :]
+        if rest not in known:
+            if any(rest.endswith(f"_{k}") for k in known):
+                continue  # a knob of another stream whose name starts like this one's
+            raise ConfigurationError(
+                f"{variable} is not a knob of stream '{stream}'. Fix: use one of "
+                f"{', '.join(prefix + k for k in sorted(known))}, or unset it."
+            )
+        name = known[rest]
+        kind = type(getattr(knobs, name))
+        raw = environ[variable].strip()
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            expected = "a whole number >= 1" if kind is int else "a number > 0"
+            raise ConfigurationError(
+                f"{variable}={raw!r} must be {expected} (stream '{stream}', knob {name}). "
+                "Fix: correct or unset it."
+            )
+        overrides[name] = value
+    return dataclasses.replace(knobs, **overrides)
 
 
 @dataclass
@@ -307,6 +346,9 @@ def run_request(
             STREAM_TAG: stream,
             RANGES_TAG: label,
             "dagster/max_runtime": str(knobs.run_timeout_seconds),
+            # A failed range is planned again by this sensor, with a new run key; a retry by
+            # the daemon would be a second run of the same range, holding it as in flight.
+            "dagster/max_retries": "0",
         },
     )
 
