@@ -1,16 +1,16 @@
 """The OSS topology serving the mesh (tests/support/oss_stack.py: PostgreSQL storage from the
 shipped deployment/dagster.yaml, the daemon, the webserver, a code server per location, the
-warehouse on fakesnow) and the daemon's guarantees observed on it: queue limits per code
-location and per tenant, a failed tenant run retried once then one alert to its owners with the
-root cause, over-budget tenants throttled behind their limit while another tenant is not.
+warehouse on fakesnow, a Kafka-protocol broker) and the daemon's guarantees observed on it:
+queue limits per code location, per tenant and per stream, a failed tenant run retried once then
+one alert to its owners with the root cause, over-budget tenants throttled behind their limit
+while another tenant is not, a stuck stream run stopped by run monitoring at its
+dagster/max_runtime and its offset range planned again by the stream's sensor.
 
-Runs are held inside their execution, deterministically, by locking the tenant's source tables
-in PostgreSQL (the sync blocks on its first read); releasing the lock lets it finish. So a limit
-is seen reached (runs STARTED together while another waits QUEUED) and never exceeded (the run
-records' start/end times). The tests share one stack and run in file order.
-
-Not on the stack yet: the per-stream limit and run monitoring stopping a stuck stream run at its
-dagster/max_runtime (tests/test_streaming.py still fails the killed run by hand)."""
+Runs are held inside their execution, deterministically: a tenant's by locking its source tables
+in PostgreSQL (the sync blocks on its first read), a stream's by holding its landed table in the
+warehouse (`OssStack.hold_table`); releasing lets them finish. So a limit is seen reached (runs
+STARTED together while another waits QUEUED) and never exceeded (the run records' start/end
+times). The tests share one stack and run in file order."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import adbc_driver_postgresql.dbapi as adbc
 import dagster as dg
 import pytest
 import yaml
+from mesh_tooling.sample.clicks import produce_clicks
 from platform_core.monitoring.tenants import THROTTLED_TAG, THROTTLED_TENANTS
+from platform_core.streaming.sensor import RANGES_TAG, STREAM_TAG
 from platform_core.tenancy.registry import load_registry_file
 from platform_core.tenancy.scheduling import run_tags
 
@@ -37,6 +39,10 @@ OVER_BUDGET = ["t005", "t006"]  # their first sync costs more than their budget
 LOCATION = "tenant_sync"
 JOB = "tenant_sync_job"
 RUNS_PER_LOCATION, RUNS_PER_TENANT, THROTTLED_RUNS = 4, 1, 1  # as deployment/dagster.yaml
+RUNS_PER_STREAM = 2  # as deployment/dagster.yaml
+STREAM, TOPIC, SENSOR = "clicks", "clicks", "clicks_stream_0"  # marketing's click-stream
+BATCH, RUN_TIMEOUT = 50, 20  # the stream's knobs on this deployment (messages, seconds)
+SECOND = 10 * BATCH  # over 4 partitions: 3 waves, more runs than the stream's limit
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +51,12 @@ def oss_scenario() -> dict:
         "tenants": TENANTS,
         "owners": {t: ["team:platform", f"ops@{t}.example.com"] for t in TENANTS},
         "budgets": {**{t: 1000.0 for t in TENANTS}, **{t: 0.000001 for t in OVER_BUDGET}},
+        # Set in marketing's environment, as a deployment tunes a stream (knobs_from_env).
+        "environment": {
+            "MESH_STREAM_CLICKS_MAX_BATCH_SIZE": str(BATCH),
+            "MESH_STREAM_CLICKS_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
+            "MESH_STREAM_CLICKS_TICK_INTERVAL_SECONDS": "2",
+        },
     }
 
 
@@ -112,7 +124,7 @@ def test_the_stack_runs_on_the_shipped_instance(oss_stack: OssStack):
     assert shipped_limits(oss_stack) == {
         "dagster/code_location": RUNS_PER_LOCATION,
         "mesh/tenant": RUNS_PER_TENANT,
-        "mesh/stream": 2,
+        "mesh/stream": RUNS_PER_STREAM,
         THROTTLED_TAG: THROTTLED_RUNS,
     }
     # The daemon's sensors tick on this instance (the tenant registry sensor adds partitions).
@@ -257,3 +269,99 @@ def test_over_budget_tenants_wait_behind_the_throttled_limit_another_tenant_does
     throttled = [records[t] for t in OVER_BUDGET]
     assert max_overlap(throttled) == THROTTLED_RUNS
     assert max_overlap([records[paying], *throttled]) == 2  # the paying run ran alongside
+
+
+def stream_runs(stack: OssStack, exclude: set[str] = frozenset()) -> list[dg.RunRecord]:
+    records = stack.instance.get_run_records(dg.RunsFilter(tags={STREAM_TAG: STREAM}))
+    return [r for r in records if r.dagster_run.run_id not in exclude]
+
+
+def stream_drained(stack: OssStack, exclude: set[str]) -> list[dg.RunRecord] | None:
+    """Every run finished and the group's committed offsets at the end of each partition."""
+    records = stream_runs(stack, exclude)
+    lag = stack.kafka.lag(TOPIC, STREAM)
+    done = records and all(r.dagster_run.is_finished for r in records)
+    return records if done and all(p.lag == 0 for p in lag) else None
+
+
+def landed(stack: OssStack) -> tuple[int, int, int]:
+    """(rows, distinct (partition, offset) keys, dead letters) of marketing.click_events."""
+    with stack.warehouse() as cur:
+        rows = cur.execute("select count(*) from marketing.click_events").fetchone()[0]
+        keys = cur.execute(
+            "select count(*) from (select distinct source_partition, source_offset "
+            "from marketing.click_events)"
+        ).fetchone()[0]
+        dead = cur.execute("select count(*) from marketing.click_events_dead_letters").fetchone()
+    return rows, keys, dead[0]
+
+
+def test_a_stream_waits_behind_its_limit_and_a_stuck_run_is_stopped_then_planned_again(
+    oss_stack: OssStack,
+):
+    stack = oss_stack
+    # The daemon runs marketing's stream sensor: a first few clicks land and are committed
+    # (the landing tables exist from here on).
+    first = produce_clicks(stack.kafka, TOPIC, 40, malformed_every=9)
+    records = wait_for(lambda: stream_drained(stack, set()), 180, "the first clicks to land")
+    assert {r.dagster_run.status for r in records} == {dg.DagsterRunStatus.SUCCESS}
+    assert {r.dagster_run.tags["dagster/sensor_name"] for r in records} == {SENSOR}
+    earlier = {r.dagster_run.run_id for r in records}
+
+    with stack.hold_table("click_events"):
+        # Two to three batches a partition arrive: the sensor plans a run per wave of ranges.
+        second = produce_clicks(stack.kafka, TOPIC, SECOND, malformed_every=13)
+
+        # The stream's limit is reached: two runs STARTED (each waiting on the held table),
+        # the others QUEUED though the location and the instance have free slots.
+        def limit_reached():
+            runs = [r.dagster_run for r in stream_runs(stack, earlier)]
+            started = [r for r in runs if r.status == dg.DagsterRunStatus.STARTED]
+            queued = [r for r in runs if r.status == dg.DagsterRunStatus.QUEUED]
+            return len(started) == RUNS_PER_STREAM and queued and started
+
+        stuck = wait_for(limit_reached, 180, "two stream runs to start while others queue")
+        assert all(r.tags["dagster/max_runtime"] == str(RUN_TIMEOUT) for r in stuck)
+        # Run monitoring stops both at their dagster/max_runtime.
+        stopped = stack.wait_finished([r.run_id for r in stuck], timeout=RUN_TIMEOUT + 120)
+    for record in stopped:
+        run = record.dagster_run
+        assert run.status in {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+        messages = [e.message for e in stack.instance.all_logs(run.run_id) if e.message]
+        assert any(f"exceeding maximum runtime of {RUN_TIMEOUT} seconds" in m for m in messages), (
+            messages
+        )
+        assert record.end_time - record.start_time >= RUN_TIMEOUT
+
+    records = wait_for(lambda: stream_drained(stack, earlier), 240, "the stream to drain")
+    by_label: dict[str, list[dg.RunRecord]] = {}
+    for record in records:
+        by_label.setdefault(record.dagster_run.tags[RANGES_TAG], []).append(record)
+    for record in stopped:
+        run = record.dagster_run
+        # While it was in flight its ranges were not handed out again; once it was stopped the
+        # sensor planned exactly those ranges again, in a new run (a new run key, no retry).
+        (again,) = [r for r in by_label[run.tags[RANGES_TAG]] if r.dagster_run.run_id != run.run_id]
+        assert again.start_time >= record.start_time + RUN_TIMEOUT
+        assert again.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        assert again.dagster_run.tags["dagster/sensor_name"] == SENSOR
+        assert again.dagster_run.tags["dagster/run_key"] == f"{STREAM}:{run.tags[RANGES_TAG]}:2"
+        assert "dagster/retry_number" not in again.dagster_run.tags
+    others = [
+        r for r in records if r.dagster_run.run_id not in {s.dagster_run.run_id for s in stopped}
+    ]
+    assert {r.dagster_run.status for r in others} == {dg.DagsterRunStatus.SUCCESS}
+    # Never more than the stream's limit running, from the run records.
+    assert max_overlap(records) == RUNS_PER_STREAM
+
+    # Every message landed exactly once, and the group's offsets are committed to the end.
+    good = 40 - first.malformed + SECOND - second.malformed
+    assert landed(stack) == (good, good, first.malformed + second.malformed)
+    lag = stack.kafka.lag(TOPIC, STREAM)
+    assert sum(p.committed for p in lag) == sum(p.high for p in lag) == 40 + SECOND
+    with stack.warehouse() as cur:
+        stuck_ids = ", ".join(f"'{r.dagster_run.run_id}'" for r in stopped)
+        batches = (
+            f"select count(*) from marketing.click_events_batches where run_id in ({stuck_ids})"
+        )
+        assert cur.execute(batches).fetchone()[0] == 0  # the stopped runs landed nothing

@@ -1,8 +1,9 @@
 """The OSS topology run for real, once per test session: PostgreSQL run/event/schedule storage
 from `deployment/dagster.yaml` as shipped, `dagster-daemon run`, `dagster-webserver`, one
 `dagster code-server start` per location (the command and environment of the location images),
-the warehouse on a fakesnow server so runs can be concurrent, tenant databases on PostgreSQL and
-alerts delivered to a real local SMTP server.
+the warehouse on a fakesnow server so runs can be concurrent, tenant databases on PostgreSQL,
+a Kafka-protocol broker (noida-db) for marketing's click-stream, whose sensors the daemon runs,
+and alerts delivered to a real local SMTP server.
 
 The instance file is rendered by the same function that renders the shipped one
 (`mesh_tooling.manifests.topology.instance_config`), with one parameter: run monitoring polls
@@ -17,6 +18,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -24,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +44,53 @@ MONITORING_POLL_SECONDS = 2
 # (the executor allows it); the queue, retries, monitoring and sensors under test are the
 # daemon's and do not depend on how a run executes its steps.
 FAST_STEPS = {"execution": {"config": {"in_process": {}}}}
+STREAM_PARTITIONS = 4
 MAX_CONCURRENT_RUNS = 8  # above every tag limit, so the tag limits are what bind
 PG_PASSWORD = "not-a-secret"  # trust authentication: PostgreSQL ignores it
 
 # fakesnow (0.12.1) turns `create or replace table t clone s` into `create table t as select *
 # from s`, dropping OR REPLACE: on Snowflake the statement replaces t, and tenant sync swaps a
-# re-synced tenant's tables in with it. The stack's fakesnow keeps the REPLACE, nothing else.
+# re-synced tenant's tables in with it. The stack's fakesnow keeps the REPLACE.
+# Holds: DuckDB under fakesnow has no lock waits. A test holds a table as a session holding
+# its lock would (`OssStack.hold_table`, a file named after the table in the holds folder): a
+# client's DML naming that table waits until the hold ends; reads do not wait, as on
+# Snowflake. A client runs one statement at a time per session, so a later statement on the
+# session (the rollback of a client that gave up) aborts the waiting one: it never runs late.
 FAKESNOW = """
+import itertools
+import os
+import re
 import sys
+import time
+
 import fakesnow.cli
+import fakesnow.cursor
 import fakesnow.transforms as transforms
+from snowflake.connector.errors import ProgrammingError
+
+holds = sys.argv[2]
+execute = fakesnow.cursor.FakeSnowflakeCursor.execute
+DML = re.compile(r"\\s*(delete|insert|update|merge|truncate)\\b", re.IGNORECASE)
+latest = {}  # id(session) -> number of its latest statement
+numbers = itertools.count()
+
+
+def held(command):
+    names = os.listdir(holds) if DML.match(command) else []
+    return [t for t in names if re.search(rf"\\b{t}\\b", command, re.IGNORECASE)]
+
+
+def execute_when_free(self, command, *args, **kwargs):
+    if kwargs.get("server"):  # a client's statement, not fakesnow's own
+        number = latest[id(self._conn)] = next(numbers)
+        while held(command):
+            if latest[id(self._conn)] != number:
+                raise ProgrammingError(msg="aborted while waiting on a held table", errno=604)
+            time.sleep(0.05)
+    return execute(self, command, *args, **kwargs)
+
+
+fakesnow.cursor.FakeSnowflakeCursor.execute = execute_when_free
 
 as_select = transforms.create_clone
 
@@ -82,6 +121,38 @@ class OssStack:
     postgres: object  # mesh_tooling.servers.postgres.LocalPostgres
     tenant_urls: dict[str, str]
     registry_file: Path
+    holds: Path  # the fakesnow server's holds folder
+
+    @property
+    def kafka(self):
+        """A client of the stack's broker, with the code servers' settings."""
+        from platform_core.streaming import kafka_client_from_env
+
+        return kafka_client_from_env(self.env)
+
+    @contextmanager
+    def warehouse(self) -> Iterator:
+        """A cursor on the production database (the fakesnow server), as the platform."""
+        import snowflake.connector
+
+        env = self.env
+        with snowflake.connector.connect(
+            account=env["SNOWFLAKE_ACCOUNT"], user=env["SNOWFLAKE_USER"],
+            password=env["SNOWFLAKE_PASSWORD"], host=env["SNOWFLAKE_HOST"],
+            port=int(env["SNOWFLAKE_PORT"]), protocol="http", database=env["SNOWFLAKE_DATABASE"],
+        ) as con, con.cursor() as cur:  # fmt: skip
+            yield cur
+
+    @contextmanager
+    def hold_table(self, table: str) -> Iterator[None]:
+        """Writes (DML) naming `table` wait in the warehouse until the block ends."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
+            raise ValueError(f"not a table name: {table!r}")
+        (self.holds / table).touch()
+        try:
+            yield
+        finally:
+            (self.holds / table).unlink()
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -227,10 +298,13 @@ def _locations_loaded(port: int, names: set[str]) -> bool:
 @pytest.fixture(scope="session")
 def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
     """The stack, started once per session; see the module docstring."""
+    from mesh_marketing.streams import CLICKS
     from mesh_tooling.sample.data import Scale, write_landing
     from mesh_tooling.sample.tenant_databases import seed_tenant_databases
+    from mesh_tooling.servers.kafka_broker import local_broker
     from mesh_tooling.servers.postgres import start_postgres
     from platform_core.environment import detect_environment
+    from platform_core.streaming import kafka_client_from_env
     from platform_core.workspace import read_locations
 
     scenario = request.getfixturevalue("oss_scenario")  # owners/budgets the module chooses
@@ -257,13 +331,15 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         registry_file = folder / "tenants.yaml"
         registry_file.write_text(tenant_registry(urls, scenario["owners"], scenario["budgets"]))
         smtp_port, inbox = stack.enter_context(smtp_server())
-        snow_port = free_port()
+        snow_port, holds = free_port(), folder / "fakesnow-holds"
+        holds.mkdir()
         stack.enter_context(
             background(
-                [sys.executable, "-c", FAKESNOW, str(snow_port)], dict(os.environ), folder,
-                folder / "fakesnow.log",
+                [sys.executable, "-c", FAKESNOW, str(snow_port), str(holds)], dict(os.environ),
+                folder, folder / "fakesnow.log",
             )
         )  # fmt: skip
+        bootstrap = stack.enter_context(local_broker(folder / "kafka", free_port()))
         wait_for(lambda: _listening(snow_port), 60, "fakesnow to listen")
         fakesnow_server = {
             "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "mesh_test",
@@ -290,11 +366,15 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
             "MESH_ALERT_EMAIL_FROM": "mesh@platform.example",
             "MESH_ALERT_TEAM_EMAIL_DOMAIN": "example.com",
             "MESH_DAGSTER_URL": "http://dagster.test",
+            "MESH_KAFKA_BOOTSTRAP_SERVERS": bootstrap,  # the stream sensors run from the start
+            **scenario.get("environment", {}),  # e.g. the stream's knobs, as a deployment sets
         }  # fmt: skip
         # The image build prepares dbt once; so does this (code servers never parse at import).
         timings["postgres and tenants"] = time.monotonic() - started
         run_meshctl(["dbt-prepare"], location_env, repo_root)
         write_landing(detect_environment(location_env).landing_dir, scale)
+        # As `meshctl produce` does locally; in production the topics exist.
+        kafka_client_from_env(location_env).ensure_topic(CLICKS.topic, STREAM_PARTITIONS)
         timings["dbt prepared"] = time.monotonic() - started
 
         ports = {loc.name: free_port() for loc in locations}
@@ -348,7 +428,7 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(dagster_home)))
         yield OssStack(
             repo_root, folder, location_env, instance, web_port, inbox, postgres, urls,
-            registry_file,
+            registry_file, holds,
         )  # fmt: skip
     if not request.session.testsfailed:
         shutil.rmtree(folder, ignore_errors=True)

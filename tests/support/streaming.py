@@ -1,7 +1,5 @@
 """Drive a stream the way the daemon does: evaluate sensor ticks, launch the requested runs."""
 
-import json
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,15 +109,3 @@ class StreamRig:
 
     def lag_summary(self) -> str:
         return ", ".join(f"{p.partition}:{p.lag}" for p in self.kafka.lag(self.topic, "clicks"))
-
-
-def run_request_in_this_process() -> None:
-    """Entry point of a child process that executes one run request (so a test can kill it)."""
-    spec = json.loads(sys.argv[1])
-    rig = StreamRig(
-        spec["bootstrap"], Path(spec["warehouse"]), spec["topic"],
-        StreamKnobs(**spec["knobs"]), spec["group_prefix"],
-    )  # fmt: skip
-    request = dg.RunRequest(run_config=spec["run_config"], tags=spec["tags"])
-    with dg.DagsterInstance.from_config(spec["dagster_home"]) as instance:
-        rig.launch(rig.definitions(), instance, request)

@@ -79,4 +79,6 @@ def snowflake_type(arrow_type: pa.DataType) -> str:
         return "TIMESTAMP_TZ" if arrow_type.tz else "TIMESTAMP_NTZ"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "VARCHAR"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
+        return "BINARY"  # a stream's dead letters keep the raw message bytes
     raise TypeError(f"no Snowflake column type for Arrow type {arrow_type}")
