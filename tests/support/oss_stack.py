@@ -77,7 +77,8 @@ numbers = itertools.count()
 
 def held(command):
     names = os.listdir(holds) if DML.match(command) else []
-    return [t for t in names if re.search(rf"\\b{t}\\b", command, re.IGNORECASE)]
+    code = re.sub(r"'(?:[^']|'')*'", "''", command)  # a name inside a string is no table
+    return [t for t in names if re.search(rf"\\b{t}\\b", code, re.IGNORECASE)]
 
 
 def execute_when_free(self, command, *args, **kwargs):
@@ -299,6 +300,7 @@ def _locations_loaded(port: int, names: set[str]) -> bool:
 def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
     """The stack, started once per session; see the module docstring."""
     from mesh_marketing.streams import CLICKS
+    from mesh_tooling.dev.processes import stop_groups
     from mesh_tooling.sample.data import Scale, write_landing
     from mesh_tooling.sample.tenant_databases import seed_tenant_databases
     from mesh_tooling.servers.kafka_broker import local_broker
@@ -378,6 +380,7 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         timings["dbt prepared"] = time.monotonic() - started
 
         ports = {loc.name: free_port() for loc in locations}
+        servers = []
         for loc in locations:
             command = [
                 str(BIN / "dagster"), "code-server", "start", "--host", "127.0.0.1",
@@ -390,7 +393,10 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
                 "DAGSTER_GRPC_PORT": str(ports[loc.name]),
             }
             log = folder / f"code-{loc.name}.log"
-            stack.enter_context(background(command, env, repo_root, log))
+            servers.append(stack.enter_context(background(command, env, repo_root, log)))
+        # After the daemon and the webserver (entered later, so stopped first), the code
+        # servers stop together: one grace period, not one each.
+        stack.callback(stop_groups, [(server.pid, server) for server in servers], 10.0)
         # As compose's health checks: the webserver and daemon start once every server answers.
         for loc in locations:
             wait_for(lambda p=ports[loc.name]: _listening(p), 240, f"code server {loc.name}")
@@ -430,6 +436,8 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
             repo_root, folder, location_env, instance, web_port, inbox, postgres, urls,
             registry_file, holds,
         )  # fmt: skip
+        stopping = time.monotonic()
+    print(f"\nOSS stack stopped in {time.monotonic() - stopping:.0f} s")
     if not request.session.testsfailed:
         shutil.rmtree(folder, ignore_errors=True)
 
