@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from tests.support.mail import Inbox, smtp_server
-from tests.support.processes import BIN, background, free_port, run_meshctl, wait_for
+from tests.support.processes import BIN, background, free_port, wait_for
 
 MONITORING_POLL_SECONDS = 2
 # In production a location's runs start each step in a fresh interpreter (Dagster's default
@@ -319,7 +319,26 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
     locations = read_locations(repo_root)
 
     started, timings = time.monotonic(), {}
+    snow_port, holds = free_port(), folder / "fakesnow-holds"
+    fakesnow_server = {
+        "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "mesh_test",
+        "SNOWFLAKE_PASSWORD": "not-a-secret", "SNOWFLAKE_HOST": "127.0.0.1",
+        "SNOWFLAKE_PORT": str(snow_port), "SNOWFLAKE_PROTOCOL": "http",
+    }  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TENANT_", "DAGSTER_"))}
+    # As the Helm values and the image give a location: production mode on the production
+    # database (here a fakesnow server), MESH_HOME for scratch files.
+    production = {
+        **base, **fakesnow_server,
+        "MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "ANALYTICS", "MESH_HOME": str(mesh_home),
+    }  # fmt: skip
     with ExitStack() as stack:
+        # The image build prepares dbt once; so does this (code servers never parse at import),
+        # while the servers below start: it needs only the warehouse's address.
+        preparing = stack.enter_context(
+            background([str(BIN / "meshctl"), "dbt-prepare"], production, repo_root,
+                       folder / "dbt-prepare.log")
+        )  # fmt: skip
         postgres = start_postgres(folder / "pg" / "data")
         stack.callback(postgres.stop)
         import adbc_driver_postgresql.dbapi as adbc
@@ -333,7 +352,6 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         registry_file = folder / "tenants.yaml"
         registry_file.write_text(tenant_registry(urls, scenario["owners"], scenario["budgets"]))
         smtp_port, inbox = stack.enter_context(smtp_server())
-        snow_port, holds = free_port(), folder / "fakesnow-holds"
         holds.mkdir()
         stack.enter_context(
             background(
@@ -343,13 +361,6 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         )  # fmt: skip
         bootstrap = stack.enter_context(local_broker(folder / "kafka", free_port()))
         wait_for(lambda: _listening(snow_port), 60, "fakesnow to listen")
-        fakesnow_server = {
-            "SNOWFLAKE_ACCOUNT": "fakesnow", "SNOWFLAKE_USER": "mesh_test",
-            "SNOWFLAKE_PASSWORD": "not-a-secret", "SNOWFLAKE_HOST": "127.0.0.1",
-            "SNOWFLAKE_PORT": str(snow_port), "SNOWFLAKE_PROTOCOL": "http",
-        }  # fmt: skip
-
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("TENANT_", "DAGSTER_"))}
         instance_env = {
             "DAGSTER_HOME": str(dagster_home),
             "DAGSTER_PG_USERNAME": "dagster", "DAGSTER_PG_PASSWORD": PG_PASSWORD,
@@ -357,11 +368,8 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
             "DAGSTER_PG_DB": "dagster", "DAGSTER_MAX_CONCURRENT_RUNS": str(MAX_CONCURRENT_RUNS),
             "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
-        # As the Helm values and the image give a location: production mode on the production
-        # database (here a fakesnow server), MESH_HOME for scratch files, its dg name.
         location_env = {
-            **base, **instance_env, **fakesnow_server, **environ,
-            "MESH_ENV": "prod", "SNOWFLAKE_DATABASE": "ANALYTICS", "MESH_HOME": str(mesh_home),
+            **production, **instance_env, **environ,
             "MESH_TENANT_REGISTRY_FILE": str(registry_file),
             "MESH_AUTOMATION_INTERVAL_SECONDS": "2",
             "MESH_SMTP_HOST": "127.0.0.1", "MESH_SMTP_PORT": str(smtp_port),
@@ -371,9 +379,11 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
             "MESH_KAFKA_BOOTSTRAP_SERVERS": bootstrap,  # the stream sensors run from the start
             **scenario.get("environment", {}),  # e.g. the stream's knobs, as a deployment sets
         }  # fmt: skip
-        # The image build prepares dbt once; so does this (code servers never parse at import).
-        timings["postgres and tenants"] = time.monotonic() - started
-        run_meshctl(["dbt-prepare"], location_env, repo_root)
+        timings["servers and tenants"] = time.monotonic() - started
+        if preparing.wait(300) != 0:
+            raise AssertionError(
+                f"meshctl dbt-prepare failed:\n{(folder / 'dbt-prepare.log').read_text()}"
+            )
         write_landing(detect_environment(location_env).landing_dir, scale)
         # As `meshctl produce` does locally; in production the topics exist.
         kafka_client_from_env(location_env).ensure_topic(CLICKS.topic, STREAM_PARTITIONS)
