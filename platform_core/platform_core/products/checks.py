@@ -4,7 +4,8 @@ Each evaluator is a plain function of a warehouse session and the declaration, s
 directly on passing and failing data; `product_checks()` wraps them as Dagster asset checks.
 """
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -150,41 +151,58 @@ def previous_row_count(
     return int(value.value) if value is not None else None
 
 
-CHECK_DESCRIPTIONS = {
-    "schema_contract": "Columns and types match the declared contract.",
-    "row_count_drop": "Fails below {ratio:.0%} of the previous materialization's rows.",
-    "not_null": "Columns the contract marks not_null hold no NULLs.",
-    "null_fraction": "Columns with max_null_fraction stay within their NULL share.",
+def _row_count_drop(
+    session: WarehouseSession,
+    product: ProductDeclaration,
+    instance: dg.DagsterInstance,
+    in_materialization: bool,
+) -> dg.AssetCheckResult:
+    current = session.row_count(product.domain, product.name)
+    previous = previous_row_count(instance, product.key, before_latest=not in_materialization)
+    return evaluate_row_count_drop(current, previous, product.checks.min_row_count_ratio)
+
+
+@dataclass(frozen=True)
+class StandardCheck:
+    """One standard check: what it promises, which products get it, how it is evaluated
+    (session, declaration, instance, evaluated inside the materializing step)."""
+
+    description: str
+    applies: Callable[[ProductDeclaration], bool]
+    evaluate: Callable[
+        [WarehouseSession, ProductDeclaration, dg.DagsterInstance, bool], dg.AssetCheckResult
+    ]
+
+
+# The one table of standard checks, in evaluation order.
+STANDARD_CHECKS: dict[str, StandardCheck] = {
+    "schema_contract": StandardCheck(
+        "Columns and types match the declared contract.",
+        lambda product: True,
+        lambda session, product, *_: evaluate_schema_contract(session, product),
+    ),
+    "row_count_drop": StandardCheck(
+        "Fails below {ratio:.0%} of the previous materialization's rows.",
+        lambda product: True,
+        _row_count_drop,
+    ),
+    "not_null": StandardCheck(
+        "Columns the contract marks not_null hold no NULLs.",
+        lambda product: any(c.not_null for c in product.columns),
+        lambda session, product, *_: evaluate_not_null(session, product),
+    ),
+    "null_fraction": StandardCheck(
+        "Columns with max_null_fraction stay within their NULL share.",
+        lambda product: any(c.max_null_fraction is not None for c in product.columns),
+        lambda session, product, *_: evaluate_null_fraction(session, product),
+    ),
 }
 
 
 def product_check_names(product: ProductDeclaration) -> list[str]:
-    """The names of `product_checks(product)`, without building them (monitoring needs every
+    """The names of the product's checks, without building them (monitoring needs every
     product's check keys at each location load)."""
-    names = ["schema_contract", "row_count_drop"]
-    if any(c.not_null for c in product.columns):
-        names.append("not_null")
-    if any(c.max_null_fraction is not None for c in product.columns):
-        names.append("null_fraction")
-    return names
-
-
-def _evaluate(
-    name: str,
-    product: ProductDeclaration,
-    session: WarehouseSession,
-    instance: dg.DagsterInstance,
-    in_materialization: bool,
-) -> dg.AssetCheckResult:
-    if name == "schema_contract":
-        return evaluate_schema_contract(session, product)
-    if name == "row_count_drop":
-        current = session.row_count(product.domain, product.name)
-        previous = previous_row_count(instance, product.key, before_latest=not in_materialization)
-        return evaluate_row_count_drop(current, previous, product.checks.min_row_count_ratio)
-    if name == "not_null":
-        return evaluate_not_null(session, product)
-    return evaluate_null_fraction(session, product)
+    return [name for name, check in STANDARD_CHECKS.items() if check.applies(product)]
 
 
 def product_check_specs(product: ProductDeclaration) -> list[dg.AssetCheckSpec]:
@@ -196,7 +214,7 @@ def product_check_specs(product: ProductDeclaration) -> list[dg.AssetCheckSpec]:
             name,
             asset=product.key,
             blocking=True,
-            description=CHECK_DESCRIPTIONS[name].format(ratio=ratio),
+            description=STANDARD_CHECKS[name].description.format(ratio=ratio),
         )
         for name in product_check_names(product)
     ]
@@ -218,7 +236,7 @@ def evaluate_product_checks(
         if name not in names:
             continue
         try:
-            result = _evaluate(name, product, session, instance, in_materialization)
+            result = STANDARD_CHECKS[name].evaluate(session, product, instance, in_materialization)
         except Exception as error:
             failure = failure or error
             continue
