@@ -80,8 +80,13 @@ def run_mesh(rig: StreamRig, tick_seconds: float, expected: int, start_producing
         producing = started_producing if isinstance(started_producing, threading.Thread) else None
         started = time.perf_counter()
         landed_at = started
+        deadline = started + 120 + expected / 500  # a stalled stream fails the bench, loudly
         while True:
             tick_started = time.perf_counter()
+            if tick_started > deadline:
+                raise AssertionError(f"stream did not drain {expected:,} messages in time: "
+                                     f"lag {rig.lag_summary()}, producer alive: "
+                                     f"{producing is not None and producing.is_alive()}")  # fmt: skip
             for request in rig.tick(defs, instance, "clicks_stream_0"):
                 assert rig.launch(defs, instance, request).success
                 runs += 1

@@ -66,6 +66,32 @@ def test_malformed_messages_are_dead_lettered_the_rest_lands_once_and_lag_reache
         raw = landed(rig, "select raw from marketing.click_events_dead_letters limit 1")[0][0]
         assert isinstance(raw, bytes) and raw
 
+        # Each micro-batch run is one step: it lands its ranges and evaluates the product's
+        # checks itself. Its row-count check compares with the batch before (not the one before
+        # that: its own materialization is not stored while it checks).
+        runs = sorted(
+            instance.get_runs(filters=dg.RunsFilter(tags={STREAM_TAG: "clicks"})),
+            key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp,
+        )
+        assert len(runs) >= 2
+        counted = []
+        for run in runs:
+            steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            assert [e.step_key for e in steps] == ["marketing__click_events"]
+            evaluations = {
+                e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
+                for e in instance.all_logs(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+            }
+            assert set(evaluations) == {"schema_contract", "row_count_drop", "not_null"}
+            assert all(e.passed for e in evaluations.values())
+            row_count = evaluations["row_count_drop"].metadata
+            counted.append((row_count["previous_rows"].value, row_count["current_rows"].value))
+        assert counted[0][0] is None
+        assert [previous for previous, _ in counted[1:]] == [c for _, c in counted[:-1]]
+        assert counted[-1][1] == 6_000 - report.malformed
+
         # Lag is zero for every partition, in the CLI and in the last run's metadata.
         assert {p.lag for p in rig.kafka.lag(rig.topic, "clicks")} == {0}
         env = {**os.environ, "MESH_KAFKA_BOOTSTRAP_SERVERS": kafka_broker,

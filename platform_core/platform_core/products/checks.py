@@ -4,7 +4,8 @@ Each evaluator is a plain function of a warehouse session and the declaration, s
 directly on passing and failing data; `product_checks()` wraps them as Dagster asset checks.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -134,70 +135,130 @@ def evaluate_null_fraction(
     )
 
 
-def previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
-    """Row count recorded by the materialization before the latest one."""
-    records = instance.fetch_materializations(key, limit=2).records
-    if len(records) < 2:
+def previous_row_count(
+    instance: dg.DagsterInstance, key: dg.AssetKey, *, before_latest: bool = True
+) -> int | None:
+    """Row count recorded by the materialization before the one checked: the one before the
+    latest for a check step that runs after its materialization; the latest for checks
+    evaluated inside the materializing step (`before_latest=False`), whose own
+    materialization is not stored yet."""
+    index = 1 if before_latest else 0
+    records = instance.fetch_materializations(key, limit=index + 1).records
+    if len(records) <= index:
         return None
-    materialization = records[1].asset_materialization
+    materialization = records[index].asset_materialization
     value = materialization.metadata.get(ROW_COUNT) if materialization else None
     return int(value.value) if value is not None else None
 
 
-CHECK_DESCRIPTIONS = {
-    "schema_contract": "Columns and types match the declared contract.",
-    "row_count_drop": "Fails below {ratio:.0%} of the previous materialization's rows.",
-    "not_null": "Columns the contract marks not_null hold no NULLs.",
-    "null_fraction": "Columns with max_null_fraction stay within their NULL share.",
+def _row_count_drop(
+    session: WarehouseSession,
+    product: ProductDeclaration,
+    instance: dg.DagsterInstance,
+    in_materialization: bool,
+) -> dg.AssetCheckResult:
+    current = session.row_count(product.domain, product.name)
+    previous = previous_row_count(instance, product.key, before_latest=not in_materialization)
+    return evaluate_row_count_drop(current, previous, product.checks.min_row_count_ratio)
+
+
+@dataclass(frozen=True)
+class StandardCheck:
+    """One standard check: what it promises, which products get it, how it is evaluated
+    (session, declaration, instance, evaluated inside the materializing step)."""
+
+    description: str
+    applies: Callable[[ProductDeclaration], bool]
+    evaluate: Callable[
+        [WarehouseSession, ProductDeclaration, dg.DagsterInstance, bool], dg.AssetCheckResult
+    ]
+
+
+# The one table of standard checks, in evaluation order.
+STANDARD_CHECKS: dict[str, StandardCheck] = {
+    "schema_contract": StandardCheck(
+        "Columns and types match the declared contract.",
+        lambda product: True,
+        lambda session, product, *_: evaluate_schema_contract(session, product),
+    ),
+    "row_count_drop": StandardCheck(
+        "Fails below {ratio:.0%} of the previous materialization's rows.",
+        lambda product: True,
+        _row_count_drop,
+    ),
+    "not_null": StandardCheck(
+        "Columns the contract marks not_null hold no NULLs.",
+        lambda product: any(c.not_null for c in product.columns),
+        lambda session, product, *_: evaluate_not_null(session, product),
+    ),
+    "null_fraction": StandardCheck(
+        "Columns with max_null_fraction stay within their NULL share.",
+        lambda product: any(c.max_null_fraction is not None for c in product.columns),
+        lambda session, product, *_: evaluate_null_fraction(session, product),
+    ),
 }
 
 
 def product_check_names(product: ProductDeclaration) -> list[str]:
-    """The names of `product_checks(product)`, without building them (monitoring needs every
+    """The names of the product's checks, without building them (monitoring needs every
     product's check keys at each location load)."""
-    names = ["schema_contract", "row_count_drop"]
-    if any(c.not_null for c in product.columns):
-        names.append("not_null")
-    if any(c.max_null_fraction is not None for c in product.columns):
-        names.append("null_fraction")
-    return names
+    return [name for name, check in STANDARD_CHECKS.items() if check.applies(product)]
 
 
-def _evaluate(
-    name: str,
-    product: ProductDeclaration,
-    session: WarehouseSession,
-    context: dg.AssetCheckExecutionContext,
-) -> dg.AssetCheckResult:
-    if name == "schema_contract":
-        return evaluate_schema_contract(session, product)
-    if name == "row_count_drop":
-        current = session.row_count(product.domain, product.name)
-        previous = previous_row_count(context.instance, product.key)
-        return evaluate_row_count_drop(current, previous, product.checks.min_row_count_ratio)
-    if name == "not_null":
-        return evaluate_not_null(session, product)
-    return evaluate_null_fraction(session, product)
-
-
-def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
-    """The product's blocking checks (contract, row-count drop, not-null, null share) as ONE
-    multi-asset check: one step and one warehouse session per product and run instead of one
-    per check (each step costs its own events; micro-batch runs pay it on every batch). Each
-    check keeps its own key, so it is still shown, selected and run on its own."""
+def product_check_specs(product: ProductDeclaration) -> list[dg.AssetCheckSpec]:
+    """The specs of the product's blocking checks: contract, row-count drop, not-null, null
+    share. Each keeps its own key, so it is shown, selected and alerted on by itself."""
     ratio = product.checks.min_row_count_ratio
-    specs = [
+    return [
         dg.AssetCheckSpec(
             name,
             asset=product.key,
             blocking=True,
-            description=CHECK_DESCRIPTIONS[name].format(ratio=ratio),
+            description=STANDARD_CHECKS[name].description.format(ratio=ratio),
         )
         for name in product_check_names(product)
     ]
 
+
+def evaluate_product_checks(
+    product: ProductDeclaration,
+    session: WarehouseSession,
+    instance: dg.DagsterInstance,
+    names: Collection[str],
+    *,
+    in_materialization: bool = False,
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the product's checks named in `names`, on one session. A check that
+    raises leaves the others' results, then its error is raised after them (as one step per
+    check would). `in_materialization`: evaluated by the materializing step itself."""
+    failure: Exception | None = None
+    for name in product_check_names(product):
+        if name not in names:
+            continue
+        try:
+            result = STANDARD_CHECKS[name].evaluate(session, product, instance, in_materialization)
+        except Exception as error:
+            failure = failure or error
+            continue
+        yield dg.AssetCheckResult(
+            asset_key=product.key,
+            check_name=name,
+            passed=result.passed,
+            severity=result.severity,
+            description=result.description,
+            metadata=result.metadata,
+        )
+    if failure is not None:
+        raise failure
+
+
+def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition]:
+    """The product's checks as ONE multi-asset check: one step and one warehouse session per
+    product and run instead of one per check (each step costs its own events). Each check can
+    still be selected and run on its own."""
+
     @dg.multi_asset_check(
-        specs=specs,
+        specs=product_check_specs(product),
         name=f"{product.domain}__{product.name}__checks",
         can_subset=True,
     )
@@ -205,27 +266,7 @@ def product_checks(product: ProductDeclaration) -> list[dg.AssetChecksDefinition
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        failure: Exception | None = None
         with warehouse.session() as session:
-            for spec in specs:
-                if spec.name not in selected:
-                    continue
-                try:
-                    result = _evaluate(spec.name, product, session, context)
-                except Exception as error:
-                    # As with one step per check: the others keep their results, this one
-                    # fails its execution (raised after them).
-                    failure = failure or error
-                    continue
-                yield dg.AssetCheckResult(
-                    asset_key=product.key,
-                    check_name=spec.name,
-                    passed=result.passed,
-                    severity=result.severity,
-                    description=result.description,
-                    metadata=result.metadata,
-                )
-        if failure is not None:
-            raise failure
+            yield from evaluate_product_checks(product, session, context.instance, selected)
 
     return [checks]

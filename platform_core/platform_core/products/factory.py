@@ -23,7 +23,7 @@ from platform_core.environment import Environment, current_environment
 from platform_core.errors import ProductDeclarationError
 from platform_core.identifiers import qualified
 from platform_core.products.catalog import Catalog, depend_on_product
-from platform_core.products.checks import ROW_COUNT, product_checks
+from platform_core.products.checks import ROW_COUNT, product_check_specs, product_checks
 from platform_core.products.code_version import code_version
 from platform_core.products.declaration import (
     Automation,
@@ -68,6 +68,9 @@ ProductFunction = Callable[[ProductContext], Union[str, "pd.DataFrame", "pa.Tabl
 
 # Builds a product's asset itself (e.g. a stream landed by micro-batches rather than rebuilt):
 # gets the declaration, its input keys, the environment and the standard asset attributes.
+# The attributes carry the product's `check_specs`: the built asset evaluates the standard
+# checks in its own step (`evaluate_product_checks(..., in_materialization=True)`), so a
+# micro-batch run is one step, not two.
 AssetBuilder = Callable[
     [ProductDeclaration, Sequence[dg.AssetKey], Environment, dict], dg.AssetsDefinition
 ]
@@ -174,6 +177,7 @@ def _product_asset(
         product, implementation.function or implementation.build_asset
     )
     if implementation.build_asset is not None:
+        attributes["check_specs"] = product_check_specs(product)
         return implementation.build_asset(product, deps, env, attributes)
     assert implementation.function is not None  # sql/python implementations carry one
 
@@ -248,5 +252,6 @@ def build_product_assets(
         deps = [depend_on_product(ref, product.ref, catalog) for ref in product.inputs]
         deps += [dg.AssetKey(source.split("/")) for source in product.sources]
         assets.append(_product_asset(product, implementation, deps, env, pool))
-        checks.extend(product_checks(product))
+        if implementation.build_asset is None:  # a built asset evaluates its checks itself
+            checks.extend(product_checks(product))
     return assets, checks

@@ -23,7 +23,7 @@ import dagster as dg
 
 from platform_core.environment import Environment
 from platform_core.errors import ConfigurationError, ProductDeclarationError
-from platform_core.products.checks import ROW_COUNT
+from platform_core.products.checks import ROW_COUNT, evaluate_product_checks
 from platform_core.products.declaration import ProductDeclaration
 from platform_core.products.factory import ProductImplementation
 from platform_core.streaming.events import EventSchema
@@ -141,7 +141,7 @@ class Stream:
             kafka: KafkaResource,
             warehouse: Warehouse,
         ) -> dg.MaterializeResult:
-            return stream.land_batch(context, config, kafka, warehouse)
+            return stream.land_batch(context, config, kafka, warehouse, product)
 
         return land_stream
 
@@ -163,7 +163,10 @@ class Stream:
         config: StreamBatchConfig,
         kafka: KafkaResource,
         warehouse: Warehouse,
+        product: ProductDeclaration,
     ) -> dg.MaterializeResult:
+        """Land the run's ranges and evaluate the product's checks on the same session, in
+        the same step: a micro-batch run pays one step's events, not two."""
         started = time.perf_counter()
         ranges = self.ranges_of(config)
         messages = read_ranges(kafka, self.name, ranges)
@@ -173,6 +176,12 @@ class Stream:
         with warehouse.session() as session:
             land(session, tables, self.schema, ranges, parsed, context.run_id)
             total = session.row_count(tables.schema, tables.events)
+            checked = {key.name for key in context.selected_asset_check_keys}
+            check_results = list(
+                evaluate_product_checks(
+                    product, session, context.instance, checked, in_materialization=True
+                )
+            )
         metadata: dict = {
             ROW_COUNT: total,
             "dagster/table_name": f"{warehouse.database}.{tables.schema}.{tables.events}",
@@ -193,4 +202,4 @@ class Stream:
                 f"{parsed.dead_letters.num_rows} malformed messages went to "
                 f"{tables.schema}.{tables.dead_letters}"
             )
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)

@@ -91,9 +91,13 @@ def read_ranges(
                 )
         consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
         remaining = set(wanted)
+        # Ask for what is still unread: librdkafka's batch consume waits out its timeout until
+        # it has `num_messages`, so asking for more than the ranges hold cost 0.5 s per run.
+        unread = {r.partition: r.end - r.start + 1 for r in ranges}
         last_progress = time.monotonic()
         while remaining:
-            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            wanted_now = min(10_000, max(1, sum(unread[p] for p in remaining)))
+            batch = consumer.consume(num_messages=wanted_now, timeout=0.5)
             if not batch and time.monotonic() - last_progress > idle_timeout:
                 raise RangeUnavailable(
                     f"No message for {idle_timeout:.0f} s while reading partitions "
@@ -111,6 +115,7 @@ def read_ranges(
                     continue
                 _, timestamp = message.timestamp()
                 messages.append(RawMessage(partition, offset, timestamp, message.value()))
+                unread[partition] = r.end - offset
                 last_progress = time.monotonic()
                 if offset >= r.end:
                     remaining.discard(partition)

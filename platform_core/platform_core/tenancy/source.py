@@ -10,7 +10,7 @@ Snowflake's `write_arrow` take unchanged. See bench/bench_tenant_sync.py for the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -102,23 +102,32 @@ def source_tables(connection: Any) -> list[str]:
     return [safe_identifier(name, "source table") for (name,) in rows]
 
 
-def source_columns(connection: Any, table: str) -> list[SourceColumn]:
+def source_schemas(connection: Any, tables: Sequence[str]) -> dict[str, list[SourceColumn]]:
+    """The columns of each of `tables` (in order), in one round trip."""
+    names = [safe_identifier(table, "source table") for table in tables]
+    listed = ", ".join(f"'{name}'" for name in names)
     rows = _fetch(
         connection,
-        "select column_name, data_type, numeric_precision, numeric_scale "
+        "select table_name, column_name, data_type, numeric_precision, numeric_scale "
         "from information_schema.columns where table_schema = 'public' "
-        f"and table_name = '{safe_identifier(table, 'source table')}' order by ordinal_position",
+        f"and table_name in ({listed}) order by table_name, ordinal_position",
     )
-    return [
-        SourceColumn(
-            safe_identifier(name, f"column of {table}"),
-            data_type,
-            pg_logical_type(data_type, scale),
-            precision,
-            scale,
+    schemas: dict[str, list[SourceColumn]] = {name: [] for name in names}
+    for table, name, data_type, precision, scale in rows:
+        schemas[table].append(
+            SourceColumn(
+                safe_identifier(name, f"column of {table}"),
+                data_type,
+                pg_logical_type(data_type, scale),
+                precision,
+                scale,
+            )
         )
-        for name, data_type, precision, scale in rows
-    ]
+    return schemas
+
+
+def source_columns(connection: Any, table: str) -> list[SourceColumn]:
+    return source_schemas(connection, [table])[safe_identifier(table, "source table")]
 
 
 def _decimal_type(column: SourceColumn) -> pa.Decimal128Type:
@@ -169,11 +178,20 @@ def _row_text_pg(columns: list[SourceColumn]) -> str:
     return f"concat_ws(chr(31), {', '.join(parts)})"
 
 
+def source_fingerprints(
+    connection: Any, schemas: Mapping[str, list[SourceColumn]]
+) -> dict[str, tuple[int, str]]:
+    """(row count, order-independent MD5 checksum) of each source table, computed in
+    PostgreSQL in one round trip (inside the caller's snapshot)."""
+    selects = [
+        f"select '{safe_identifier(table, 'source table')}', count(*), "
+        f"coalesce(sum(('x' || substr(md5({_row_text_pg(columns)}), 1, 15))::bit(60)::bigint), "
+        f"0)::text from public.{safe_identifier(table, 'source table')}"
+        for table, columns in schemas.items()
+    ]
+    rows = _fetch(connection, " union all ".join(selects))
+    return {table: (int(count), format(int(total), "x")) for table, count, total in rows}
+
+
 def source_fingerprint(connection: Any, table: str, columns: list[SourceColumn]) -> tuple[int, str]:
-    """(row count, order-independent MD5 checksum) of the source table, computed in PostgreSQL."""
-    (count, total), *_ = _fetch(
-        connection,
-        f"select count(*), coalesce(sum(('x' || substr(md5({_row_text_pg(columns)}), 1, 15))"
-        f"::bit(60)::bigint), 0)::text from public.{safe_identifier(table, 'source table')}",
-    )
-    return int(count), format(int(total), "x")
+    return source_fingerprints(connection, {table: columns})[table]

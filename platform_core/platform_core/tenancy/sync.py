@@ -34,8 +34,8 @@ from platform_core.tenancy.source import (
     SourceColumn,
     connect,
     read_table,
-    source_columns,
-    source_fingerprint,
+    source_fingerprints,
+    source_schemas,
     source_tables,
 )
 from platform_core.warehouse.base import Warehouse, WarehouseSession
@@ -249,15 +249,20 @@ def sync_tenant(
     return report
 
 
-def _copy_and_compare(scoped, source, tenant, table, target_table, report, after_table) -> None:
-    columns = source_columns(source, safe_identifier(table, "table"))
-    data: pa.Table = read_table(source, table, columns)
-    scoped.write_arrow(tenant.schema, target_table, data)
-    if after_table is not None:
-        after_table(table, scoped)
-    rows, checksum = source_fingerprint(source, table, columns)
-    result = compare_table(scoped, tenant.schema, target_table, columns, rows, checksum)
-    report.tables[table] = replace(result, table=table)
+def _copy_and_compare(scoped, source, tenant, tables, target_tables, report, after_table) -> None:
+    """Copy each table, then validate every copy against the source in one snapshot: counts
+    and checksums from one PostgreSQL query, the warehouse side per table."""
+    schemas = source_schemas(source, tables)
+    for table, target_table in zip(tables, target_tables, strict=True):
+        data: pa.Table = read_table(source, table, schemas[table])
+        scoped.write_arrow(tenant.schema, target_table, data)
+        if after_table is not None:
+            after_table(table, scoped)
+    fingerprints = source_fingerprints(source, schemas)
+    for table, target_table in zip(tables, target_tables, strict=True):
+        rows, checksum = fingerprints[table]
+        result = compare_table(scoped, tenant.schema, target_table, schemas[table], rows, checksum)
+        report.tables[table] = replace(result, table=table)
 
 
 def _raise_on_problems(tenant: TenantEntry, report: SyncReport) -> None:
@@ -275,8 +280,7 @@ def _load_in_transaction(scoped, source, tenant, tables, report, after_table) ->
     scoped.execute("begin transaction")
     try:
         scoped.ensure_schema(tenant.schema)
-        for table in tables:
-            _copy_and_compare(scoped, source, tenant, table, table, report, after_table)
+        _copy_and_compare(scoped, source, tenant, tables, tables, report, after_table)
         _raise_on_problems(tenant, report)
         scoped.execute("commit")
     except BaseException:
@@ -290,8 +294,7 @@ def _load_staged_then_swap(scoped, source, tenant, tables, report, after_table) 
     scoped.ensure_schema(tenant.schema)
     staged = [f"{safe_identifier(t, 'table')}__staging" for t in tables]
     try:
-        for table, staging in zip(tables, staged, strict=True):
-            _copy_and_compare(scoped, source, tenant, table, staging, report, after_table)
+        _copy_and_compare(scoped, source, tenant, tables, staged, report, after_table)
         _raise_on_problems(tenant, report)
         for table, staging in zip(tables, staged, strict=True):
             scoped.execute(

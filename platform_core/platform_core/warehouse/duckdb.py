@@ -112,10 +112,10 @@ class DuckDBStoreSession(DuckDBSession):
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
         self._own(schema)
-        rows = self.connection.execute(
-            "select column_name, data_type, numeric_scale from information_schema.columns "
-            "where table_catalog = ? and table_schema = 'main' and table_name = ? "
-            "order by ordinal_position",
+        rows = self.connection.execute(  # duckdb_columns(): see DuckDBSession.columns
+            "select column_name, data_type, numeric_scale from duckdb_columns() "
+            "where database_name = ? and schema_name = 'main' and table_name = ? "
+            "order by column_index",
             [self.store, safe_identifier(table, "table")],
         ).fetchall()
         return columns_from_rows(rows)

@@ -73,7 +73,10 @@ def produce_clicks(
             if rate > 0:
                 due = int((time.perf_counter() - started) * rate) + 1
                 if sent >= due:
-                    time.sleep(min(0.01, (sent + 1) / rate - (time.perf_counter() - started)))
+                    # max(): the clock moved on since `due`; a negative sleep is an error
+                    time.sleep(
+                        max(0.0, min(0.01, (sent + 1) / rate - (time.perf_counter() - started)))
+                    )
                     continue
                 burst = due - sent
             else:
