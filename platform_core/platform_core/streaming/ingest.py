@@ -86,8 +86,8 @@ class Stream:
             selection=dg.AssetSelection.assets(self.key),
             description=f"Lands offset ranges of Kafka topic '{self.topic}' into {self.product}.",
             tags={"mesh/stream": self.name},
-            # A micro-batch's steps (land, then its checks) run one after the other; a process
-            # per step would re-import the location for each, seconds against a ~1 s landing.
+            # A micro-batch is one step (landing and its checks); a process for it would
+            # re-import the location, seconds against a ~1 s landing.
             executor_def=dg.in_process_executor,
         )
 
