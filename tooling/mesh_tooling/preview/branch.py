@@ -151,14 +151,18 @@ def run_preview(
     started = time.perf_counter()
     impact_markdown = ""
     if select:
-        payload: dict[str, Any] = {"changed": sorted(select), "downstream": None}
+        payload: dict[str, Any] = {"changed": sorted(select), "downstream": None, "locations": None}
         base_commit = "(selected)"
     else:
         from governance.impact import assess
         from governance.impact import render_markdown as impact_markdown_of
 
         impact = assess(root, base, use_cache=use_cache)
-        payload = {"changed": impact.changed, "downstream": impact.downstream}
+        payload = {
+            "changed": impact.changed,
+            "downstream": impact.downstream,
+            "locations": impact.rebuild_locations,  # the child loads only these
+        }
         base_commit, impact_markdown = impact.base, impact_markdown_of(impact)
     assessed = time.perf_counter() - started
     name = branch or current_branch(root)
@@ -213,7 +217,7 @@ def _run_in_branch_home(payload: str) -> int:
         )
     root = find_mesh_root()
     request = json.loads(payload)
-    graph = load_mesh_graph(root)
+    graph = load_mesh_graph(root, request["locations"])
     for location, defs in graph.definitions.items():
         path = getattr(defs.resources.get("warehouse"), "path", None)
         if path is not None and Path(path) != env.duckdb_path:

@@ -70,7 +70,7 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
         )
     started = time.perf_counter()
     impact = assess(root, base, use_cache=use_cache)
-    graph = load_mesh_graph(root)
+    graph = load_mesh_graph(root, impact.rebuild_locations)
     changed = {dg.AssetKey.from_user_string(k) for k in impact.changed} & set(graph.producer)
     downstream = {dg.AssetKey.from_user_string(k) for k in impact.downstream}
     downstream &= set(graph.producer)
