@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from platform_core.deploy.clone_views import repoint_views
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
@@ -79,6 +80,14 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
     warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
     assessed = time.perf_counter() - started
     with warehouse.session() as session:
+        # Nothing is read before the clone's views are known to read the clone only.
+        repointed = repoint_views(session, env.warehouse_database, env.production_database or "")
+        if repointed:
+            print(
+                f"meshctl preview: re-pointed {len(repointed)} view(s) of the clone that read "
+                f"production into the clone: {', '.join(repointed)}",
+                file=sys.stderr,
+            )
         before = _relations(session)
         views = {t for t in tables if before.get(t) == "view"}
         keep_baselines(session, [t for t in tables if t in before], views)
