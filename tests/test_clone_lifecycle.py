@@ -20,12 +20,12 @@ from typing import Any, ClassVar
 import pytest
 import snowflake.connector
 from platform_core.deploy import clones
-from platform_core.deploy.clone_views import ForeignView, ViewOutsideTheClone, repointed_definition
 from platform_core.deploy.clone_jobs import (
     PullRequestsResource,
     cleanup_stale_clones,
     clone_lifecycle,
 )
+from platform_core.deploy.clone_views import ForeignView, ViewOutsideTheClone, repointed_definition
 from platform_core.deploy.pull_requests import (
     GitHubPullRequests,
     PullRequestLookupError,
@@ -434,7 +434,9 @@ def test_a_clone_view_that_reads_a_third_database_is_refused_before_anything_cha
         cur.execute(f"create table {other}.ref.rates as select 1.1 as rate")
         cur.execute(f"create database {clone}")
         cur.execute(f"create schema {clone}.finance")
-        cur.execute(f"create view {clone}.finance.a as select 1 as x from {production}.sales.orders")
+        cur.execute(
+            f"create view {clone}.finance.a as select 1 as x from {production}.sales.orders"
+        )
         cur.execute(f"create view {clone}.finance.b as select rate from {other}.ref.rates")
     before = view_definitions(fakesnow_server, clone)
     admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
@@ -456,5 +458,7 @@ def test_a_clone_view_that_cannot_be_parsed_is_not_trusted():
         "from ANALYTICS.sales.orders join sales.items using (id)",
     )  # fmt: skip
     sql = repointed_definition(qualified, "analytics_clone_1", "analytics")
-    assert sql.upper().replace('"', "").startswith("CREATE OR REPLACE VIEW ANALYTICS_CLONE_1.SALES.V ")
+    assert (
+        sql.upper().replace('"', "").startswith("CREATE OR REPLACE VIEW ANALYTICS_CLONE_1.SALES.V ")
+    )
     assert not re.search(r"\bANALYTICS\b(?!_CLONE_1)", sql, re.I), sql
