@@ -151,6 +151,9 @@ def test_a_branch_location_that_does_not_load_is_an_error_not_nothing_changed(me
     edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
     source = (mesh / FORECAST).read_text()
     (mesh / FORECAST).write_text(source + "\nraise RuntimeError('forecast table is gone')\n")
+    # The preview copies main's warehouse first; the impact stops it before anything reads it.
+    home_of(mesh).mkdir(parents=True, exist_ok=True)
+    (home_of(mesh) / "warehouse.duckdb").touch()
     done = meshctl(mesh, command, "--base", "main", "--format", "json")
     assert done.returncode != 0, done.stdout[-2000:]
     assert done.stdout.strip() == ""  # no report, in particular no "nothing changed"

@@ -20,6 +20,11 @@ from typing import Any, ClassVar
 import pytest
 import snowflake.connector
 from platform_core.deploy import clones
+from platform_core.deploy.clone_baselines import (
+    NoCloneTimeBaselines,
+    keep_clone_time_baselines,
+    require_clone_time_baselines,
+)
 from platform_core.deploy.clone_jobs import (
     PullRequestsResource,
     cleanup_stale_clones,
@@ -462,3 +467,29 @@ def test_a_clone_view_that_cannot_be_parsed_is_not_trusted():
         sql.upper().replace('"', "").startswith("CREATE OR REPLACE VIEW ANALYTICS_CLONE_1.SALES.V ")
     )
     assert not re.search(r"\bANALYTICS\b(?!_CLONE_1)", sql, re.I), sql
+
+
+@pytest.mark.slow
+def test_the_clone_keeps_its_clone_time_baselines_whatever_the_branch_builds_later(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "33")
+    clone = f"{production}_CLONE_33"
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        cur.execute(f"create database {clone}")  # as the clone step leaves it on Snowflake
+        cur.execute(f"create schema {clone}.sales")
+        cur.execute(f"create table {clone}.sales.orders as select 1 as order_id")
+        cur.execute(f"create view {clone}.sales.order_ids as select order_id from sales.orders")
+    admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
+    with admin.account_session() as session:
+        # A clone without the record (made before the clone step kept baselines): refused.
+        with pytest.raises(NoCloneTimeBaselines, match=r"Fix: make the clone again"):
+            require_clone_time_baselines(session, clone)
+        assert keep_clone_time_baselines(session, clone) == 2
+        require_clone_time_baselines(session, clone)
+        # The branch deployment builds before the first preview: the baselines stay production's.
+        session.execute(f"create or replace table {clone}.sales.orders as select 7 as order_id")
+        assert keep_clone_time_baselines(session, clone) == 0  # kept once, never replaced
+        assert session.fetch(f"select order_id from {clone}.sales.orders__base") == [(1,)]
+        assert session.fetch(f"select order_id from {clone}.sales.order_ids__base") == [(1,)]
+        assert session.fetch(f"select order_id from {clone}.sales.order_ids") == [(7,)]

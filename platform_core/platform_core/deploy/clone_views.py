@@ -68,7 +68,7 @@ def foreign_views(session: WarehouseSession, clone: str) -> list[ForeignView]:
     database = safe_identifier(clone.lower(), "database").upper()
     rows = session.fetch(
         f"select table_schema, table_name, view_definition from {database}.information_schema.views"
-        " where table_schema <> 'INFORMATION_SCHEMA'"
+        f" where table_schema <> 'INFORMATION_SCHEMA' and table_catalog = '{database}'"
     )
     found = []
     for schema, name, definition in rows:
@@ -102,7 +102,7 @@ def repointed_definition(view: ForeignView, clone: str, production: str) -> str:
     target = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
     if isinstance(target, exp.Table):  # the view's own name: in the clone
         target.set("catalog", exp.to_identifier(clone))
-        target.set("db", exp.to_identifier(view.schema.upper()))
+        target.set("db", exp.to_identifier(safe_identifier(view.schema.lower(), "schema").upper()))
     statement.set("replace", True)
     return statement.sql(dialect="snowflake")
 

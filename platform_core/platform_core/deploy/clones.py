@@ -112,9 +112,11 @@ def create_clone(
     session: WarehouseSession, env: Environment, branch_role: str | None = None
 ) -> CloneResult:
     """Create the pull request's clone of production unless it exists (idempotent), re-point
-    its views that read production into it (platform_core.deploy.clone_views), then grant
+    its views that read production into it (platform_core.deploy.clone_views), keep the
+    preview's baselines of a new clone (platform_core.deploy.clone_baselines), then grant
     `branch_role` (the branch deployment's role) its privileges on the clone only. Runs with
     the platform's privileged identity in the pull-request workflow, never in the branch."""
+    from platform_core.deploy.clone_baselines import keep_clone_time_baselines
     from platform_core.deploy.clone_views import repoint_views
 
     clone, production = _branch_clone(env)
@@ -122,6 +124,8 @@ def create_clone(
     session.execute(create_clone_sql(production, env.pull_request_id or ""))
     # Before the grants, so that the branch role owns the re-created views too.
     repointed = repoint_views(session, clone, production)
+    if not existed:  # still production's data: the preview's baselines (views re-pointed first)
+        keep_clone_time_baselines(session, clone)
     for grant in branch_role_grants(clone, production, branch_role) if branch_role else []:
         session.execute(grant)
     return CloneResult(clone, "already existed" if existed else "created", tuple(repointed))
