@@ -6,11 +6,12 @@ Ingestion products read them; the sample data (mesh_tooling.sample) writes them 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from platform_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SOURCES = {
     "tenant_app": ("tenants", "customers", "products", "orders"),
@@ -30,4 +31,6 @@ def read_landing(landing_dir: Path, table: str) -> pa.Table:
         raise ConfigurationError(
             f"No landed extract at {path}. Fix: run `meshctl seed` (or `./mesh up`) first."
         )
+    import pyarrow.parquet as pq
+
     return pq.read_table(path)

@@ -12,31 +12,50 @@ from platform_core.environment import detect_environment
 from platform_core.warehouse.resources import warehouse_resources
 
 # Only a run (or the Snowflake path) needs these; each costs 0.1-1 s at every location load.
-RUN_ONLY = ["pandas", "duckdb", "dagster_duckdb", "adbc_driver_postgresql", "adbc_driver_manager", "snowflake.connector",
-            "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow"]  # fmt: skip
+RUN_ONLY = ["pandas", "pyarrow", "numpy", "duckdb", "dagster_duckdb", "adbc_driver_postgresql", "adbc_driver_manager",
+            "snowflake.connector", "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow"]  # fmt: skip
+# The SQL parsers guard sessions, so only a run needs sqlglot; dagster-dbt imports it itself, so
+# only locations without dbt models can be held to this.
+SESSION_ONLY = ["sqlglot"]
+PYTHON_ONLY_LOCATIONS = ["platform", "tenant_sync"]
 
 LOAD_EVERY_LOCATION = """
 import json, sys
 from pathlib import Path
 from platform_core.workspace import read_locations
 loaded = []
+only = set(sys.argv[2:])
 for location in read_locations(Path(sys.argv[1])):
+    if only and location.name not in only:
+        continue
     location.load_definitions().get_repository_def()
     loaded.append(location.name)
 print(json.dumps({"loaded": loaded, "modules": sorted(sys.modules)}))
 """
 
 
-def test_loading_every_location_imports_no_run_only_library(repo_root: Path) -> None:
+def _load(repo_root: Path, *locations: str) -> tuple[list[str], set[str]]:
     out = subprocess.run(
-        [sys.executable, "-c", LOAD_EVERY_LOCATION, str(repo_root)],
+        [sys.executable, "-c", LOAD_EVERY_LOCATION, str(repo_root), *locations],
         capture_output=True, text=True, check=True, cwd=repo_root,
     ).stdout  # fmt: skip
     report = json.loads(out.strip().splitlines()[-1])
-    assert {"platform", "sales", "marketing", "finance", "tenant_sync"} <= set(report["loaded"])
     imported = set(report["modules"])
     assert "dagster" in imported  # the probe saw a real load
+    return report["loaded"], imported
+
+
+def test_loading_every_location_imports_no_run_only_library(repo_root: Path) -> None:
+    loaded, imported = _load(repo_root)
+    assert {"platform", "sales", "marketing", "finance", "tenant_sync"} <= set(loaded)
     assert sorted(m for m in RUN_ONLY if m in imported) == []
+
+
+def test_locations_without_dbt_load_without_the_sql_parser(repo_root: Path) -> None:
+    loaded, imported = _load(repo_root, *PYTHON_ONLY_LOCATIONS)
+    assert loaded == PYTHON_ONLY_LOCATIONS
+    assert "dagster_dbt" not in imported  # else the next line could not hold
+    assert sorted(m for m in SESSION_ONLY if m in imported) == []
 
 
 def test_local_io_manager_imports_pandas_in_the_run_and_round_trips(tmp_path: Path) -> None:

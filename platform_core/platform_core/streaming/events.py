@@ -11,36 +11,58 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
 
-# Contract type -> (Arrow type, Python check). Booleans are not integers here, even in Python.
-_ARROW = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "float": pa.float64(),
-    "boolean": pa.bool_(),
-    "timestamp": pa.timestamp("us"),
-}
-# Columns every landed row carries: where it came from, so landing is keyed on offsets.
-SOURCE_COLUMNS = {
-    "source_partition": pa.int32(),
-    "source_offset": pa.int64(),
-    "produced_at": pa.timestamp("ms"),
-}
-DEAD_LETTER_SCHEMA = pa.schema(
-    [
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+EVENT_TYPES = ("string", "integer", "float", "boolean", "timestamp")
+
+
+# pyarrow (~0.2 s to import) is needed by the run that parses, not by the location's load.
+@cache
+def _arrow_types() -> dict[str, pa.DataType]:
+    """Contract type -> Arrow type. Booleans are not integers here, even in Python."""
+    import pyarrow as pa
+
+    return {
+        "string": pa.string(),
+        "integer": pa.int64(),
+        "float": pa.float64(),
+        "boolean": pa.bool_(),
+        "timestamp": pa.timestamp("us"),
+    }
+
+
+@cache
+def _source_columns() -> list[tuple[str, pa.DataType]]:
+    """Columns every landed row carries: where it came from, so landing is keyed on offsets."""
+    import pyarrow as pa
+
+    return [
         ("source_partition", pa.int32()),
         ("source_offset", pa.int64()),
         ("produced_at", pa.timestamp("ms")),
-        ("raw", pa.binary()),
-        ("reason", pa.string()),
     ]
-)
+
+
+@cache
+def dead_letter_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("source_partition", pa.int32()),
+            ("source_offset", pa.int64()),
+            ("produced_at", pa.timestamp("ms")),
+            ("raw", pa.binary()),
+            ("reason", pa.string()),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -99,16 +121,18 @@ class EventSchema:
     def __post_init__(self) -> None:
         for name, kind in self.fields.items():
             safe_identifier(name, "event field")
-            if kind not in _ARROW:
+            if kind not in EVENT_TYPES:
                 raise ConfigurationError(
-                    f"Event field '{name}' has type '{kind}'. Fix: use one of {', '.join(_ARROW)}."
+                    f"Event field '{name}' has type '{kind}'. "
+                    f"Fix: use one of {', '.join(EVENT_TYPES)}."
                 )
 
     @property
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema(
-            [(n, _ARROW[k]) for n, k in self.fields.items()] + list(SOURCE_COLUMNS.items())
-        )
+        import pyarrow as pa
+
+        types = _arrow_types()
+        return pa.schema([(n, types[k]) for n, k in self.fields.items()] + _source_columns())
 
     def refusal(self, value: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
         """(row, None) for a good message, (None, reason) for a malformed one."""
@@ -135,8 +159,11 @@ class EventSchema:
         return row, None
 
     def parse(self, messages: Iterable[RawMessage]) -> Parsed:
-        columns: dict[str, list[Any]] = {name: [] for name in self.arrow_schema.names}
-        dead: dict[str, list[Any]] = {name: [] for name in DEAD_LETTER_SCHEMA.names}
+        import pyarrow as pa
+
+        schema, dead_schema = self.arrow_schema, dead_letter_schema()
+        columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        dead: dict[str, list[Any]] = {name: [] for name in dead_schema.names}
         for message in messages:
             row, reason = self.refusal(message.value)
             if row is None:
@@ -152,6 +179,6 @@ class EventSchema:
             columns["source_offset"].append(message.offset)
             columns["produced_at"].append(message.timestamp_ms)
         return Parsed(
-            pa.table(columns, schema=self.arrow_schema),
-            pa.table(dead, schema=DEAD_LETTER_SCHEMA),
+            pa.table(columns, schema=schema),
+            pa.table(dead, schema=dead_schema),
         )

@@ -13,33 +13,41 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from confluent_kafka import KafkaError, TopicPartition
 
 from platform_core.errors import MeshError
 from platform_core.identifiers import qualified, safe_identifier
-from platform_core.streaming.events import DEAD_LETTER_SCHEMA, EventSchema, Parsed, RawMessage
+from platform_core.streaming.events import EventSchema, Parsed, RawMessage, dead_letter_schema
 from platform_core.streaming.ranges import OffsetRange
 from platform_core.streaming.resource import KafkaResource
 from platform_core.warehouse.base import WarehouseSession
+
+if TYPE_CHECKING:  # pyarrow is imported by the run that lands, not at the location's load
+    import pyarrow as pa
 
 
 class RangeUnavailable(MeshError):
     """A range's messages cannot be read (expired by retention, or beyond the topic's end)."""
 
 
-BATCH_LOG_SCHEMA = pa.schema(
-    [
-        ("source_partition", pa.int32()),
-        ("start_offset", pa.int64()),
-        ("end_offset", pa.int64()),
-        ("landed_rows", pa.int64()),
-        ("dead_letters", pa.int64()),
-        ("run_id", pa.string()),
-        ("landed_at", pa.timestamp("us")),
-    ]
-)
+@cache
+def batch_log_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("source_partition", pa.int32()),
+            ("start_offset", pa.int64()),
+            ("end_offset", pa.int64()),
+            ("landed_rows", pa.int64()),
+            ("dead_letters", pa.int64()),
+            ("run_id", pa.string()),
+            ("landed_at", pa.timestamp("us")),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +136,8 @@ def _create_if_missing(session: WarehouseSession, tables: LandingTables, name: s
 def ensure_tables(session: WarehouseSession, tables: LandingTables, schema: EventSchema) -> None:
     session.ensure_schema(tables.schema)
     _create_if_missing(session, tables, tables.events, schema.arrow_schema.empty_table())
-    _create_if_missing(session, tables, tables.dead_letters, DEAD_LETTER_SCHEMA.empty_table())
-    _create_if_missing(session, tables, tables.batches, BATCH_LOG_SCHEMA.empty_table())
+    _create_if_missing(session, tables, tables.dead_letters, dead_letter_schema().empty_table())
+    _create_if_missing(session, tables, tables.batches, batch_log_schema().empty_table())
 
 
 def land(
@@ -141,6 +149,8 @@ def land(
     run_id: str,
 ) -> None:
     """Replace whatever the warehouse holds for `ranges` with `parsed`, in one transaction."""
+    import pyarrow as pa
+
     ensure_tables(session, tables, schema)
     if not ranges:
         return
@@ -157,7 +167,7 @@ def land(
             "run_id": [run_id] * len(ranges),
             "landed_at": [landed_at] * len(ranges),
         },
-        schema=BATCH_LOG_SCHEMA,
+        schema=batch_log_schema(),
     )
     # Stage outside the transaction (the Snowflake path loads through a stage), then swap the
     # range's rows in one transaction. Stage names are unique per attempt: concurrent runs on

@@ -15,21 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from pydantic import Field
 
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
-from platform_core.tenancy.isolation import (
-    CrossTenantAccessRefused,
-    TenantStatementGuard,
-    tenant_role,
-)
+from platform_core.tenancy.isolation import CrossTenantAccessRefused, tenant_role
 from platform_core.warehouse.base import ColumnInfo, Warehouse, WarehouseSession
 from platform_core.warehouse.duckdb import DuckDBWarehouse
 from platform_core.warehouse.snowflake import SnowflakeWarehouse
+
+if TYPE_CHECKING:  # the guard imports sqlglot: a session needs it, a location load does not
+    import pyarrow as pa
+
+    from platform_core.tenancy.statement_guard import TenantStatementGuard
 
 
 class TenantSession(WarehouseSession):
@@ -90,6 +90,8 @@ def _environment_warehouse() -> Warehouse:
 @contextmanager
 def tenant_session(tenant_id: str, warehouse: Warehouse | None = None) -> Iterator[TenantSession]:
     """The warehouse session for tenant `tenant_id` (the environment's warehouse by default)."""
+    from platform_core.tenancy.statement_guard import TenantStatementGuard
+
     tenant = safe_identifier(tenant_id, "tenant id")
     warehouse = _environment_warehouse() if warehouse is None else warehouse
     if isinstance(warehouse, TenantWarehouse):

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from platform_core.errors import ConfigurationError, scrub
 from platform_core.identifiers import safe_identifier
+
+if TYPE_CHECKING:  # pyarrow is imported by the sync run that reads rows, not at location load
+    import pyarrow as pa
 
 # PostgreSQL information_schema type names -> the contract vocabulary (platform_core.warehouse).
 _PG_LOGICAL = {
@@ -122,6 +122,8 @@ def source_columns(connection: Any, table: str) -> list[SourceColumn]:
 
 
 def _decimal_type(column: SourceColumn) -> pa.Decimal128Type:
+    import pyarrow as pa
+
     if column.scale is None:  # unconstrained numeric: keep enough digits, 9 after the point
         return pa.decimal128(38, DECIMAL_CHECKSUM_SCALE)
     return pa.decimal128(column.precision or 38, column.scale)
@@ -129,6 +131,9 @@ def _decimal_type(column: SourceColumn) -> pa.Decimal128Type:
 
 def read_table(connection: Any, table: str, columns: list[SourceColumn]) -> pa.Table:
     """All rows of `table` as Arrow, with numerics as exact decimals."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     select = ", ".join(c.name for c in columns)
     with connection.cursor() as cursor:
         cursor.execute(f"select {select} from public.{safe_identifier(table, 'source table')}")

@@ -23,8 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from platform_core.errors import MeshError
 from platform_core.identifiers import qualified, safe_identifier
@@ -41,6 +40,9 @@ from platform_core.tenancy.source import (
 )
 from platform_core.warehouse.base import Warehouse, WarehouseSession
 from platform_core.warehouse.duckdb import DuckDBWarehouse
+
+if TYPE_CHECKING:  # the run that copies rows imports pyarrow (through the source reader)
+    import pyarrow as pa
 
 CONTROL_SCHEMA = "tenancy"  # not tenant_<x>: no tenant id can collide with it
 CONTROL_TABLE = "synced"

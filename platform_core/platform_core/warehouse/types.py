@@ -5,7 +5,10 @@ Contracts use one small vocabulary so the same declaration holds on DuckDB and S
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pyarrow costs ~0.2 s; only a run needs it
+    import pyarrow as pa
 
 LOGICAL_TYPES = ("string", "integer", "decimal", "float", "boolean", "date", "timestamp")
 
@@ -65,6 +68,8 @@ def logical_type(warehouse_type: str, numeric_scale: int | None = None) -> str:
 
 def snowflake_type(arrow_type: pa.DataType) -> str:
     """Snowflake column type for an Arrow type (used for typed DDL before bulk loads)."""
+    import pyarrow as pa
+
     if pa.types.is_decimal(arrow_type):
         return f"NUMBER({arrow_type.precision}, {arrow_type.scale})"
     if pa.types.is_integer(arrow_type):

@@ -1,10 +1,16 @@
 """Marketing products: ad-service extracts landed with Arrow. Spend and attribution are SQL in
 dbt (dbt_project/models/marketing/)."""
 
-import pyarrow as pa
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from platform_core.landing import read_landing
 
 from platform_core import ProductContext, python_product
+
+if TYPE_CHECKING:  # pyarrow is the run's: the location's load does not import it
+    import pyarrow as pa
 
 
 @python_product("campaigns")

@@ -5,11 +5,17 @@ from every tenant's database, synced and validated by the tenant_sync location i
 per tenant and unioned here with a `tenant_id` column.
 """
 
-import pyarrow as pa
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from platform_core.landing import read_landing
 from platform_core.tenancy.entry_point import all_tenants_sql
 
 from platform_core import ProductContext, python_product, sql_product
+
+if TYPE_CHECKING:  # pyarrow is the run's: the location's load does not import it
+    import pyarrow as pa
 
 
 @python_product("tenants")
