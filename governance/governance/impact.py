@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_core.errors import ConfigurationError
 from platform_core.products.code_version import code_part
@@ -28,6 +28,9 @@ from governance.config import GovernanceConfig
 from governance.dbt_state import ModelChange
 from governance.engine import Violation
 from governance.model import AssetRecord, MeshGraph
+
+if TYPE_CHECKING:
+    from governance.basecache import BaseSide
 
 # Files every location's image and behaviour depend on: a change to one changes every asset.
 GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
@@ -265,7 +268,7 @@ def dbt_model_changes(
     return {change.key: change for change in modified_models(base, head)}
 
 
-def load_base_side(root: Path, base_commit: str):
+def load_base_side(root: Path, base_commit: str) -> BaseSide:
     """The base commit's graph, dbt manifest and contracts, loaded from its tree (extracted
     from git into a temporary folder)."""
     from governance.basecache import BaseSide
@@ -305,7 +308,7 @@ class PendingBase:
                 cwd=root, stdout=subprocess.DEVNULL, stderr=self._stderr,
             )  # fmt: skip
 
-    def result(self):
+    def result(self) -> BaseSide:
         from governance.basecache import BaseSide
 
         if self._side is not None:
