@@ -43,22 +43,27 @@ def home_of(repo: Path) -> Path:
     return repo.parent / "home"
 
 
-def impact(repo: Path, tmp_path: Path, base: str = "main") -> dict:
+def meshctl(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """`meshctl ARGS` on the copy; the branch's edits are reset afterwards."""
     paths = [repo / "platform_core", *sorted((repo / "domains").iterdir())]
     env = {
         **os.environ, "MESH_HOME": str(home_of(repo)),
         "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
     }  # fmt: skip
     try:
-        done = subprocess.run(
-            [str(BIN / "meshctl"), "impact", "--base", base, "--format", "json"],
+        return subprocess.run(
+            [str(BIN / "meshctl"), *args],
             cwd=repo, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout)
     finally:
         git(repo, "checkout", "-q", "--", ".")
         git(repo, "clean", "-qfd", "--", "dbt_project/models", "domains")
+
+
+def impact(repo: Path, tmp_path: Path, base: str = "main") -> dict:
+    done = meshctl(repo, "impact", "--base", base, "--format", "json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
 
 
 def changed(report: dict) -> dict[str, list[str]]:
@@ -133,6 +138,31 @@ def test_a_python_products_implementation_change_marks_only_that_product(mesh, t
     report = impact(mesh, tmp_path)
     assert changed(report) == {"marketing/ad_spend": ["code"]}
     assert "marketing/campaign_spend" in report["downstream"]
+
+
+FORECAST = "domains/finance/mesh_finance/defs/products/forecast.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["impact", "preview"])
+def test_a_branch_location_that_does_not_load_is_an_error_not_nothing_changed(mesh, command):
+    # A daily_revenue edit (a real change) plus a finance module that fails at import: finance's
+    # assets would look removed and its downstream rebuild would vanish from the plan.
+    edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
+    source = (mesh / FORECAST).read_text()
+    (mesh / FORECAST).write_text(source + "\nraise RuntimeError('forecast table is gone')\n")
+    # The preview copies main's warehouse first; the impact stops it before anything reads it.
+    home_of(mesh).mkdir(parents=True, exist_ok=True)
+    (home_of(mesh) / "warehouse.duckdb").touch()
+    done = meshctl(mesh, command, "--base", "main", "--format", "json")
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert done.stdout.strip() == ""  # no report, in particular no "nothing changed"
+    error = done.stderr
+    assert "This branch does not load" in error, error[-3000:]
+    assert "location 'finance' (domains/finance" in error
+    assert "forecast table is gone" in error
+    assert "Fix:" in error and "dagster definitions validate" in error
+    assert "location 'sales'" not in error  # only the broken location is named
 
 
 @pytest.mark.slow

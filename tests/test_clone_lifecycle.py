@@ -20,11 +20,17 @@ from typing import Any, ClassVar
 import pytest
 import snowflake.connector
 from platform_core.deploy import clones
+from platform_core.deploy.clone_baselines import (
+    NoCloneTimeBaselines,
+    keep_clone_time_baselines,
+    require_clone_time_baselines,
+)
 from platform_core.deploy.clone_jobs import (
     PullRequestsResource,
     cleanup_stale_clones,
     clone_lifecycle,
 )
+from platform_core.deploy.clone_views import ForeignView, ViewOutsideTheClone, repointed_definition
 from platform_core.deploy.pull_requests import (
     GitHubPullRequests,
     PullRequestLookupError,
@@ -370,3 +376,120 @@ def test_github_pull_request_states_over_http():
 
     with pytest.raises(ConfigurationError, match="GITHUB_REPOSITORY"):
         GitHubPullRequests.from_environment({"GITHUB_TOKEN": "x"})
+
+
+def view_definitions(server: dict[str, str], clone: str) -> dict[str, str]:
+    with connect(server) as con, con.cursor() as cur:
+        rows = cur.execute(
+            f"select table_schema, table_name, view_definition from {clone}.information_schema.views"
+        ).fetchall()
+    return {f"{s}.{n}".lower(): d for s, n, d in rows}
+
+
+@pytest.mark.slow
+def test_the_clone_step_repoints_views_that_read_production_into_the_clone(
+    fakesnow_server, production, monkeypatch
+):
+    """A Snowflake clone keeps view text as written, and dbt writes fully qualified names: the
+    cloned view reads production. The clone step re-creates such views inside the clone."""
+    as_branch(monkeypatch, "31")
+    clone = f"{production}_CLONE_31"
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        # The clone as Snowflake would leave it (fakesnow's clone is empty): its own orders
+        # (a marker row production lacks), and views whose text still names production.
+        cur.execute(f"create database {clone}")
+        cur.execute(f"create schema {clone}.sales")
+        cur.execute(f"create schema {clone}.marketing")
+        cur.execute(f"create table {clone}.sales.orders as select 2 as order_id")
+        cur.execute(
+            f"create view {clone}.marketing.orders_seen as "
+            f"select o.order_id from {production}.sales.orders as o"
+        )
+        cur.execute(f"create view {clone}.marketing.in_clone as select 3 as order_id")
+        # The hazard is real: the clone's view serves production's row.
+        assert cur.execute(f"select order_id from {clone}.marketing.orders_seen").fetchall() == [
+            (1,)
+        ]
+    admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
+    with admin.account_session() as session:
+        result = clones.create_clone(session, current_environment())
+    assert result.repointed == ("marketing.orders_seen",)
+    assert "views re-pointed from production into it: marketing.orders_seen" in str(result)
+    definitions = view_definitions(fakesnow_server, clone)
+    assert set(definitions) == {"marketing.orders_seen", "marketing.in_clone"}
+    assert not [d for d in definitions.values() if re.search(rf"\b{production}\b", d, re.I)]
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        assert cur.execute(f"select order_id from {clone}.marketing.orders_seen").fetchall() == [
+            (2,)
+        ]
+    # Idempotent: nothing is left to re-point.
+    with admin.account_session() as session:
+        assert clones.create_clone(session, current_environment()).repointed == ()
+
+
+@pytest.mark.slow
+def test_a_clone_view_that_reads_a_third_database_is_refused_before_anything_changes(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "32")
+    clone, other = f"{production}_CLONE_32", f"{production}_SHARED"
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        cur.execute(f"create database {other}")
+        cur.execute(f"create schema {other}.ref")
+        cur.execute(f"create table {other}.ref.rates as select 1.1 as rate")
+        cur.execute(f"create database {clone}")
+        cur.execute(f"create schema {clone}.finance")
+        cur.execute(
+            f"create view {clone}.finance.a as select 1 as x from {production}.sales.orders"
+        )
+        cur.execute(f"create view {clone}.finance.b as select rate from {other}.ref.rates")
+    before = view_definitions(fakesnow_server, clone)
+    admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
+    with (
+        pytest.raises(ViewOutsideTheClone, match=rf"finance\.b reads {other}, a database outside"),
+        admin.account_session() as session,
+    ):
+        clones.create_clone(session, current_environment())
+    assert view_definitions(fakesnow_server, clone) == before  # finance.a was not touched either
+
+
+def test_a_clone_view_that_cannot_be_parsed_is_not_trusted():
+    view = ForeignView("sales", "v", ("ANALYTICS",), "create view sales.v as select from from")
+    with pytest.raises(ViewOutsideTheClone, match=r"sales\.v cannot be checked"):
+        repointed_definition(view, "ANALYTICS_CLONE_1", "ANALYTICS")
+    qualified = ForeignView(
+        "SALES", "V", ("ANALYTICS",),
+        'create view "ANALYTICS"."SALES"."V" as select analytics.sales.orders.id '
+        "from ANALYTICS.sales.orders join sales.items using (id)",
+    )  # fmt: skip
+    sql = repointed_definition(qualified, "analytics_clone_1", "analytics")
+    assert (
+        sql.upper().replace('"', "").startswith("CREATE OR REPLACE VIEW ANALYTICS_CLONE_1.SALES.V ")
+    )
+    assert not re.search(r"\bANALYTICS\b(?!_CLONE_1)", sql, re.I), sql
+
+
+@pytest.mark.slow
+def test_the_clone_keeps_its_clone_time_baselines_whatever_the_branch_builds_later(
+    fakesnow_server, production, monkeypatch
+):
+    as_branch(monkeypatch, "33")
+    clone = f"{production}_CLONE_33"
+    with connect(fakesnow_server) as con, con.cursor() as cur:
+        cur.execute(f"create database {clone}")  # as the clone step leaves it on Snowflake
+        cur.execute(f"create schema {clone}.sales")
+        cur.execute(f"create table {clone}.sales.orders as select 1 as order_id")
+        cur.execute(f"create view {clone}.sales.order_ids as select order_id from sales.orders")
+    admin = clone_admin_warehouse(current_environment()).process_config_and_initialize()
+    with admin.account_session() as session:
+        # A clone without the record (made before the clone step kept baselines): refused.
+        with pytest.raises(NoCloneTimeBaselines, match=r"Fix: make the clone again"):
+            require_clone_time_baselines(session, clone)
+        assert keep_clone_time_baselines(session, clone) == 2
+        require_clone_time_baselines(session, clone)
+        # The branch deployment builds before the first preview: the baselines stay production's.
+        session.execute(f"create or replace table {clone}.sales.orders as select 7 as order_id")
+        assert keep_clone_time_baselines(session, clone) == 0  # kept once, never replaced
+        assert session.fetch(f"select order_id from {clone}.sales.orders__base") == [(1,)]
+        assert session.fetch(f"select order_id from {clone}.sales.order_ids__base") == [(1,)]
+        assert session.fetch(f"select order_id from {clone}.sales.order_ids") == [(7,)]

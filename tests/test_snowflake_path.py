@@ -10,10 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import snowflake.connector
+from platform_core.deploy.clone_baselines import keep_clone_time_baselines
 from platform_core.environment import BranchWriteRefused, current_environment
 from platform_core.warehouse import SnowflakeWarehouse
+from platform_core.warehouse.snowflake import SnowflakeSession
 
-from tests.support.fakesnow_clone import fill_clone
+from tests.support.fakesnow_clone import fill_clone, name_production_in_views
 from tests.support.mesh_copy import copy_mesh, edit, git, python_path
 from tests.support.processes import BIN, run_meshctl
 
@@ -178,8 +180,10 @@ def test_preview_in_the_clone_rebuilds_and_diffs_there_as_the_branch(
     whole_project_on_snowflake, fakesnow_server, fakesnow_log, repo_root, tmp_path
 ):
     """`meshctl preview --in-clone` end to end, as the branch-deployment workflow runs it: the
-    platform's identity makes the clone, then the branch identity alone keeps the baselines,
-    rebuilds the changed model and its downstream in the clone, and diffs there."""
+    platform's identity makes the clone (and its baselines), then the branch identity alone
+    re-points the cloned views that name production, rebuilds the changed model and its
+    downstream in the clone, and diffs there, against production's data as cloned even though
+    the branch built the model before the first preview."""
     assert whole_project_on_snowflake.returncode == 0  # production holds every product
     production, clone = "ANALYTICS", "ANALYTICS_CLONE_61"
     with connect(fakesnow_server, production) as con, con.cursor() as cur:
@@ -205,6 +209,16 @@ def test_preview_in_the_clone_rebuilds_and_diffs_there_as_the_branch(
     # The workflow's clone step, with the platform's identity.
     assert run_meshctl(["clone", "create"], workflow, repo).stdout.strip() == f"{clone}: created"
     fill_clone(fakesnow_server, production, clone)  # test-only: fakesnow's clone is empty
+    # What a Snowflake clone holds and fakesnow's does not: view texts naming production.
+    cloned_views = name_production_in_views(fakesnow_server, production, clone)
+    assert cloned_views  # the mesh's staging and intermediate models are views
+    with connect(fakesnow_server, clone) as con:
+        # The clone step's baselines, on the filled clone (fakesnow's was empty at that step;
+        # its re-pointing of the views is left to the preview, which does it for older clones).
+        keep_clone_time_baselines(SnowflakeSession(con, clone, None), clone)
+        # The branch deployment builds the changed model before the first preview: the diff
+        # must still be against production's data as cloned, not this build.
+        con.cursor().execute("delete from sales.daily_revenue where refunds > 0")
 
     # The preview step, with the branch identity only (the platform's is not in reach).
     branch = {k: v for k, v in workflow.items() if k not in PLATFORM_IDENTITY}
@@ -266,9 +280,17 @@ def test_preview_in_the_clone_rebuilds_and_diffs_there_as_the_branch(
         assert kept == len(production_daily)
 
     # What the server received from the preview: sessions bound to the clone only, and no
-    # statement that names production (the baselines and the rebuild were among them).
+    # statement that names production (the views' re-pointing and the rebuild were among them).
     assert logins and set(logins) == {f"'{clone}'"}, logins
-    assert re.search(r"clone sales\.daily_revenue\b", sent, re.IGNORECASE)
+    # The cloned views were re-pointed into the clone by the branch before it read anything.
+    said = [line for line in preview.stderr.splitlines() if "re-pointed" in line]
+    assert all(view in "".join(said) for view in cloned_views), (cloned_views, said)
+    assert re.search(rf"create or replace view {clone}\.", sent, re.IGNORECASE)
+    with connect(fakesnow_server, clone) as con, con.cursor() as cur:
+        texts = cur.execute(
+            f"select view_definition from information_schema.views where table_catalog = '{clone}'"
+        ).fetchall()
+    assert texts and not [t for (t,) in texts if re.search(rf"\b{production}\b", t, re.I)]
     assert re.search(r"create or replace.*\bdaily_revenue\b", sent, re.IGNORECASE)
     named = re.findall(rf"\b{production}\b.{{0,60}}", sent, re.IGNORECASE)
     assert not named, named

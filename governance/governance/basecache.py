@@ -63,6 +63,19 @@ class BaseSide:
     manifest: dict[str, Any] | None  # the base tree's prepared dbt manifest (None: no dbt)
     contracts: dict[str, ProductContract] = field(default_factory=dict)  # public products'
 
+    def to_json(self) -> str:
+        """One document (the base side's hand-over from the process that loaded it)."""
+        contracts = {ref: c.as_json() for ref, c in self.contracts.items()}
+        return json.dumps(
+            {"graph": self.graph.to_json(), "manifest": self.manifest, "contracts": contracts}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> BaseSide:
+        data = json.loads(text)
+        contracts = {ref: ProductContract.from_json(c) for ref, c in data["contracts"].items()}
+        return cls(MeshGraph.from_json(data["graph"]), data["manifest"], contracts)
+
 
 class BaseCache:
     def __init__(self, mesh_home: Path, key: str) -> None:

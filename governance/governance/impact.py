@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_core.errors import ConfigurationError
 from platform_core.products.code_version import code_part
@@ -26,6 +28,9 @@ from governance.config import GovernanceConfig
 from governance.dbt_state import ModelChange
 from governance.engine import Violation
 from governance.model import AssetRecord, MeshGraph
+
+if TYPE_CHECKING:
+    from governance.basecache import BaseSide
 
 # Files every location's image and behaviour depend on: a change to one changes every asset.
 GLOBAL_FILES = ("pyproject.toml", "uv.lock", "dg.toml", "deployment/Dockerfile")
@@ -61,6 +66,8 @@ class Impact:
     downstream: list[str] = field(default_factory=list)  # affected, not changed themselves
     everything: bool = False  # platform_core / the lock changed
     base: str = ""
+    # the head locations that hold a changed or downstream asset (all a rebuild has to load)
+    rebuild_locations: list[str] = field(default_factory=list)
 
     @property
     def notify(self) -> list[str]:
@@ -227,7 +234,11 @@ def analyse(
             below |= _downstream(head, c.key, head_children)
     materializable = {k for k, records in head.assets.items() if _first(records).materializable}
     downstream = sorted((below & materializable) - touched)
-    return Impact(changes, breaking, downstream=downstream, everything=everything)
+    rebuilt = {c.key for c in changes if c.status != "removed"} | set(downstream)
+    locations = sorted({_first(head.assets[k]).location for k in rebuilt if k in head.assets})
+    return Impact(
+        changes, breaking, downstream=downstream, everything=everything, rebuild_locations=locations
+    )
 
 
 def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
@@ -257,26 +268,94 @@ def dbt_model_changes(
     return {change.key: change for change in modified_models(base, head)}
 
 
-def _base_side(root: Path, base_commit: str, use_cache: bool):
-    """The base graph, dbt manifest and contracts: from the per-commit cache (the base tree is
-    then not even extracted), else loaded from the base tree (and kept)."""
-    from platform_core.environment import current_environment
-
-    from governance.basecache import BaseCache, BaseSide, base_key
+def load_base_side(root: Path, base_commit: str) -> BaseSide:
+    """The base commit's graph, dbt manifest and contracts, loaded from its tree (extracted
+    from git into a temporary folder)."""
+    from governance.basecache import BaseSide
     from governance.basetree import load_graph_in_subprocess, materialized_ref
     from governance.contracts import product_contracts
 
-    env = current_environment()
-    cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
-    side = cache.get() if use_cache else None
-    if side is None:
-        with materialized_ref(root, base_commit) as tree:
-            # The manifest first: outside local development the locations only read it.
-            manifest = _dbt_manifest(tree)
-            side = BaseSide(load_graph_in_subprocess(tree), manifest, product_contracts(tree))
-        if use_cache:
-            cache.put(side)
-    return side
+    with materialized_ref(root, base_commit) as tree:
+        # The manifest first: outside local development the locations only read it.
+        manifest = _dbt_manifest(tree)
+        return BaseSide(load_graph_in_subprocess(tree), manifest, product_contracts(tree))
+
+
+class PendingBase:
+    """The base side: from the per-commit cache (the base tree is then not even extracted),
+    else loading in its own process (governance.base_load) while this one loads the head. The
+    two loads are independent, so a first impact takes about the longer of them, not the sum.
+    `result()` waits for it (and keeps it in the cache)."""
+
+    def __init__(self, root: Path, base_commit: str, use_cache: bool) -> None:
+        from platform_core.environment import current_environment
+
+        from governance.basecache import BaseCache, base_key
+
+        env = current_environment()
+        self._commit = base_commit
+        self._cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
+        self._use_cache = use_cache
+        self._side = self._cache.get() if use_cache else None
+        self._process: subprocess.Popen | None = None
+        if self._side is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="mesh-base-side-")
+            out = Path(self._folder.name)
+            self._stderr = (out / "stderr").open("w")
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "governance.base_load", str(root), base_commit,
+                 str(out / "side.json")],
+                cwd=root, stdout=subprocess.DEVNULL, stderr=self._stderr,
+            )  # fmt: skip
+
+    def result(self) -> BaseSide:
+        from governance.basecache import BaseSide
+
+        if self._side is not None:
+            return self._side
+        assert self._process is not None
+        with self._folder as folder:
+            code = self._process.wait()
+            self._stderr.close()
+            out = Path(folder)
+            if code != 0:
+                error = (out / "stderr").read_text().strip()[-3000:]
+                raise ConfigurationError(
+                    f"Loading the base commit {self._commit[:12]} failed:\n{error}\nFix: the "
+                    "error above is the base's; make it load here or compare with another --base."
+                )
+            self._side = BaseSide.from_json((out / "side.json").read_text())
+        if self._use_cache:
+            self._cache.put(self._side)
+        return self._side
+
+    def cancel(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+            self._stderr.close()
+            self._folder.cleanup()
+
+
+def _refuse_a_head_that_did_not_load(head: MeshGraph) -> None:
+    """A branch location that fails to load defines no assets: its assets would look removed
+    and a preview would rebuild and diff nothing, reporting "nothing changed". So it is an
+    error naming the location, where it is declared, its error and the fix."""
+    broken = [loc for loc in head.locations.values() if loc.load_error]
+    if not broken:
+        return
+    described = "; ".join(
+        f"location '{loc.name}' ({loc.path or loc.module}, declared in {loc.source}"
+        + (f" line {loc.line}" if loc.line else "")
+        + f"): {loc.load_error.strip()[:600]}"
+        for loc in sorted(broken, key=lambda loc: loc.name)
+    )
+    fixes = sorted({loc.load_fix for loc in broken if loc.load_fix})
+    raise ConfigurationError(
+        f"This branch does not load: {described}. What it changes cannot be judged while a "
+        "location fails (its assets would look removed, and nothing would be rebuilt or "
+        f"diffed). Fix: {'; '.join(fixes) or 'fix the error above'}, then run it again."
+    )
 
 
 def _refuse_a_base_that_did_not_load(graph: MeshGraph, base_commit: str) -> None:
@@ -310,12 +389,19 @@ def assess(
     config = config or load_config(root)
     base_commit = merge_base(root, base_ref)
     files = changed_files(root, base_commit)
-    head = load_mesh(root, use_cache=use_cache)
-    if not files:
-        # The working tree is the base commit: nothing on the base side can differ.
+    # The working tree is the base commit: nothing on the base side can differ.
+    pending = PendingBase(root, base_commit, use_cache) if files else None
+    try:
+        head = load_mesh(root, use_cache=use_cache)
+        _refuse_a_head_that_did_not_load(head)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
+    if pending is None:
         impact = Impact([], [])
     else:
-        base = _base_side(root, base_commit, use_cache)
+        base = pending.result()
         _refuse_a_base_that_did_not_load(base.graph, base_commit)
         breaking = breaking_between(base.contracts, product_contracts(root))
         dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
@@ -372,6 +458,7 @@ def render_json(impact: Impact) -> str:
             "downstream": impact.downstream,
             "everything": impact.everything,
             "base": impact.base,
+            "rebuild_locations": impact.rebuild_locations,
         },
         indent=2,
         default=str,

@@ -11,7 +11,9 @@ statements are sent by the platform's identity, outside the branch, as the clone
 from typing import Any
 
 import snowflake.connector
+import sqlglot
 from platform_core.identifiers import safe_identifier
+from sqlglot import exp
 
 
 def _connect(server: dict[str, str], database: str) -> Any:
@@ -51,3 +53,29 @@ def fill_clone(server: dict[str, str], production: str, clone: str) -> None:
             if len(failed) == len(pending):
                 raise AssertionError(f"fakesnow could not re-create views in {clone}: {failed}")
             pending = failed
+
+
+def name_production_in_views(server: dict[str, str], production: str, clone: str) -> list[str]:
+    """The clone's views as a Snowflake clone keeps them: with the names dbt wrote in
+    production, `<production>.schema.table` (fakesnow stores a view's text without its own
+    database's name, so the replayed views read the clone). Returns the `schema.name` of the
+    views it changed."""
+    production = safe_identifier(production.lower(), "database").upper()
+    clone = safe_identifier(clone.lower(), "database").upper()
+    with _connect(server, clone) as target, target.cursor() as cur:
+        views = cur.execute(
+            "select table_schema, table_name, view_definition from information_schema.views "
+            f"where table_catalog = '{clone}'"
+        ).fetchall()
+        named = []
+        for schema, name, definition in views:
+            statement = sqlglot.parse_one(definition, read="snowflake")
+            tables = [t for t in statement.expression.find_all(exp.Table) if t.db and not t.catalog]
+            if not tables:  # reads no schema.table (a CTE or constants only)
+                continue
+            for table in tables:
+                table.set("catalog", exp.to_identifier(production))
+            statement.set("replace", True)
+            cur.execute(statement.sql(dialect="snowflake"))
+            named.append(f"{schema}.{name}".lower())
+    return sorted(named)

@@ -87,9 +87,13 @@ def list_clones(session: WarehouseSession, production: str) -> dict[int, str]:
 class CloneResult:
     database: str
     action: str  # created | already existed | dropped | was absent
+    repointed: tuple[str, ...] = ()  # views that read production, re-created in the clone
 
     def __str__(self) -> str:
-        return f"{self.database}: {self.action}"
+        text = f"{self.database}: {self.action}"
+        if self.repointed:
+            text += f"; views re-pointed from production into it: {', '.join(self.repointed)}"
+        return text
 
 
 def _branch_clone(env: Environment) -> tuple[str, str]:
@@ -107,15 +111,24 @@ def _branch_clone(env: Environment) -> tuple[str, str]:
 def create_clone(
     session: WarehouseSession, env: Environment, branch_role: str | None = None
 ) -> CloneResult:
-    """Create the pull request's clone of production unless it exists (idempotent), then grant
+    """Create the pull request's clone of production unless it exists (idempotent), re-point
+    its views that read production into it (platform_core.deploy.clone_views), keep the
+    preview's baselines of a new clone (platform_core.deploy.clone_baselines), then grant
     `branch_role` (the branch deployment's role) its privileges on the clone only. Runs with
     the platform's privileged identity in the pull-request workflow, never in the branch."""
+    from platform_core.deploy.clone_baselines import keep_clone_time_baselines
+    from platform_core.deploy.clone_views import repoint_views
+
     clone, production = _branch_clone(env)
     existed = clone in list_clones(session, production).values()
     session.execute(create_clone_sql(production, env.pull_request_id or ""))
+    # Before the grants, so that the branch role owns the re-created views too.
+    repointed = repoint_views(session, clone, production)
+    if not existed:  # still production's data: the preview's baselines (views re-pointed first)
+        keep_clone_time_baselines(session, clone)
     for grant in branch_role_grants(clone, production, branch_role) if branch_role else []:
         session.execute(grant)
-    return CloneResult(clone, "already existed" if existed else "created")
+    return CloneResult(clone, "already existed" if existed else "created", tuple(repointed))
 
 
 def drop_clone(session: WarehouseSession, env: Environment) -> CloneResult:

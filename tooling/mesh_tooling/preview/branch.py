@@ -149,34 +149,51 @@ def run_preview(
             "Fix: in a branch deployment run `meshctl preview-clone` (diffs inside the clone)."
         )
     started = time.perf_counter()
-    impact_markdown = ""
-    if select:
-        payload: dict[str, Any] = {"changed": sorted(select), "downstream": None}
-        base_commit = "(selected)"
-    else:
-        from governance.impact import assess
-        from governance.impact import render_markdown as impact_markdown_of
-
-        impact = assess(root, base, use_cache=use_cache)
-        payload = {"changed": impact.changed, "downstream": impact.downstream}
-        base_commit, impact_markdown = impact.base, impact_markdown_of(impact)
-    assessed = time.perf_counter() - started
     name = branch or current_branch(root)
     home = prepare_branch_home(env, branch_slug(name))
+    (home / "dagster_home").mkdir(exist_ok=True)
     child_env = {
         **os.environ,
         "MESH_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
         MAIN_WAREHOUSE: str(env.duckdb_path),
     }
-    (home / "dagster_home").mkdir(exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "mesh_tooling.preview.branch", json.dumps(payload)],
+    # Started now: its imports (Dagster, dagster-dbt) overlap the impact model; it reads what
+    # to run from stdin once the impact is known.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mesh_tooling.preview.branch"],
         cwd=root,
         env=child_env,
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
+    impact_markdown = ""
+    try:
+        if select:
+            payload: dict[str, Any] = {
+                "changed": sorted(select), "downstream": None, "locations": None,
+            }  # fmt: skip
+            base_commit = "(selected)"
+        else:
+            from governance.impact import assess
+            from governance.impact import render_markdown as impact_markdown_of
+
+            impact = assess(root, base, use_cache=use_cache)
+            payload = {
+                "changed": impact.changed,
+                "downstream": impact.downstream,
+                "locations": impact.rebuild_locations,  # the child loads only these
+            }
+            base_commit, impact_markdown = impact.base, impact_markdown_of(impact)
+    except BaseException:
+        child.kill()
+        child.communicate()
+        raise
+    assessed = time.perf_counter() - started
+    stdout, stderr = child.communicate(json.dumps(payload) + "\n")
+    result = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     lines = [line for line in result.stdout.splitlines() if line.startswith(_RESULT)]
     if result.returncode != 0 or not lines:
         raise ConfigurationError(
@@ -199,12 +216,17 @@ def run_preview(
     )
 
 
-def _run_in_branch_home(payload: str) -> int:
-    """Child process: load the mesh on the branch copy, run changed + downstream, diff them."""
+def _run_in_branch_home() -> int:
+    """Child process: load the mesh on the branch copy, run changed + downstream, diff them.
+    What to run comes on stdin (the parent sends it when its impact model is done)."""
     import dagster as dg
+    import platform_core.dbt.assets
+    import platform_core.definitions  # noqa: F401
 
     from mesh_tooling.preview.diff_targets import diff_against_main, keep_view_baselines
     from mesh_tooling.runner import load_mesh_graph, materialize_mesh
+
+    payload = sys.stdin.readline()
 
     env = current_environment()
     if env.mesh_home.parent.name != BRANCHES:
@@ -213,7 +235,7 @@ def _run_in_branch_home(payload: str) -> int:
         )
     root = find_mesh_root()
     request = json.loads(payload)
-    graph = load_mesh_graph(root)
+    graph = load_mesh_graph(root, request["locations"])
     for location, defs in graph.definitions.items():
         path = getattr(defs.resources.get("warehouse"), "path", None)
         if path is not None and Path(path) != env.duckdb_path:
@@ -252,4 +274,4 @@ def _run_in_branch_home(payload: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_run_in_branch_home(sys.argv[1]))
+    sys.exit(_run_in_branch_home())

@@ -1,29 +1,29 @@
 """The preview inside a branch deployment's Snowflake clone: the clone is its own baseline.
 
-Before a changed product is rebuilt in the clone, its current table (production's data, as
-cloned) is kept as `<schema>.<table>__base`, a zero-copy clone inside the clone database; a
-view, which has no data to clone and is replaced by the rebuild, is kept as a table of its
-result. After the rebuild the diff compares the two, in the clone. Baselines stay in the clone
-(they go with it when the pull request closes), so every push is compared with production's
-data. Every statement names `schema.table` only: the session is bound to the clone, and the
-branch never names, let alone reads, the production database (its SnowflakeSession refuses SQL
-that does).
+The clone step keeps, right after the clone is made, each table's and view's state as
+`<schema>.<name>__base` (platform_core.deploy.clone_baselines): production's data as cloned,
+whatever the branch deployment builds later. After the rebuild the diff compares a product
+with its baseline, in the clone; a product without one did not exist at clone time (new).
+Baselines stay in the clone (they go with it when the pull request closes), so every push is
+compared with production's data. Every statement names `schema.table` only: the session is
+bound to the clone, and the branch never names, let alone reads, the production database (its
+SnowflakeSession refuses SQL that does; views that did are re-pointed first, see
+platform_core.deploy.clone_views). `keep_baselines` is the local preview's (DuckDB views).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
-from platform_core.identifiers import qualified, safe_identifier
+from platform_core.deploy.clone_baselines import baseline_name
+from platform_core.identifiers import qualified
 from platform_core.warehouse.base import WarehouseSession
 
 from mesh_tooling.preview.data_diff import Table, TableDiff, diff_tables
 
-BASE_SUFFIX = "__base"
-
 
 def baseline(schema: str, name: str) -> Table:
-    return Table(schema, f"{safe_identifier(name, 'table')}{BASE_SUFFIX}")
+    return Table(schema, baseline_name(name))
 
 
 def keep_baselines(

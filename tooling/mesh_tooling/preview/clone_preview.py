@@ -1,9 +1,10 @@
 """`meshctl preview --in-clone`: the preview of a pull request inside its Snowflake clone.
 
 Run with the branch deployment's variables (CI does, after `meshctl clone create` and
-`meshctl dbt-prepare`): the impact model names the changed and downstream assets; their
-tables are kept as zero-copy baselines in the clone (once per pull request), rebuilt there
-and diffed against the baselines. Production is never named: every session is the
+`meshctl dbt-prepare`): the clone's views are checked to read the clone only, the baselines
+the clone step kept are required (so an earlier branch build is never the baseline), the
+impact model names the changed and downstream assets, they are rebuilt in the clone and
+diffed against their baselines. Production is never named: every session is the
 branch's, bound to the clone (see mesh_tooling.preview.clone_diff).
 """
 
@@ -17,12 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from platform_core.deploy.clone_baselines import require_clone_time_baselines
+from platform_core.deploy.clone_views import repoint_views
 from platform_core.environment import current_environment
 from platform_core.errors import ConfigurationError
 from platform_core.identifiers import safe_identifier
 
 from mesh_tooling.preview.branch import PreviewReport
-from mesh_tooling.preview.clone_diff import diff_in_clone, keep_baselines
+from mesh_tooling.preview.clone_diff import diff_in_clone
 from mesh_tooling.preview.diff_targets import diff_targets, row_keys
 
 
@@ -69,19 +72,26 @@ def run_clone_preview(root: Path, base: str, use_cache: bool = True) -> PreviewR
             "SNOWFLAKE_DATABASE (the workflow does), or run `meshctl preview` locally."
         )
     started = time.perf_counter()
+    warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
+    with warehouse.session() as session:
+        # Nothing is read before the clone's views are known to read the clone only, and the
+        # baselines known to be production's data as cloned (not an earlier branch build).
+        repointed = repoint_views(session, env.warehouse_database, env.production_database or "")
+        if repointed:
+            print(
+                f"meshctl preview: re-pointed {len(repointed)} view(s) of the clone that read "
+                f"production into the clone: {', '.join(repointed)}",
+                file=sys.stderr,
+            )
+        require_clone_time_baselines(session, env.warehouse_database)
     impact = assess(root, base, use_cache=use_cache)
-    graph = load_mesh_graph(root)
+    graph = load_mesh_graph(root, impact.rebuild_locations)
     changed = {dg.AssetKey.from_user_string(k) for k in impact.changed} & set(graph.producer)
     downstream = {dg.AssetKey.from_user_string(k) for k in impact.downstream}
     downstream &= set(graph.producer)
     targets = [k for k in diff_targets(graph, changed, downstream) if len(k.path) == 2]
     tables = [(safe_identifier(k.path[0]), safe_identifier(k.path[1])) for k in targets]
-    warehouse = warehouse_resources(env, "platform")["warehouse"].process_config_and_initialize()
     assessed = time.perf_counter() - started
-    with warehouse.session() as session:
-        before = _relations(session)
-        views = {t for t in tables if before.get(t) == "view"}
-        keep_baselines(session, [t for t in tables if t in before], views)
     started = time.perf_counter()
     summary, success = "", True
     if changed or downstream:
