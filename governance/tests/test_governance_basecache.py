@@ -108,7 +108,7 @@ def test_the_base_contracts_are_kept_and_judge_breaking_changes_as_fresh_ones_do
 
 def test_a_cache_hit_does_not_extract_the_base_tree(tmp_path, clean_environment, monkeypatch):
     """The root is no git checkout: extracting the base from git would fail, a hit does not."""
-    from governance.impact import _base_side
+    from governance.impact import PendingBase
     from platform_core.environment import current_environment
 
     monkeypatch.setenv("MESH_HOME", str(tmp_path / "home"))
@@ -118,7 +118,8 @@ def test_a_cache_hit_does_not_extract_the_base_tree(tmp_path, clean_environment,
     env = current_environment()
     key = base_key(root, "c" * 40, env.dbt_target)
     BaseCache(env.mesh_home, key).put(BaseSide(_graph(), MANIFEST))
-    side = _base_side(root, "c" * 40, use_cache=True)
+    side = PendingBase(root, "c" * 40, use_cache=True).result()
     assert side.graph.to_json() == _graph().to_json() and side.manifest == MANIFEST
+    # Without the cache the base is loaded from git in its own process, which fails here.
     with pytest.raises(ConfigurationError, match="git cannot read ref"):
-        _base_side(root, "c" * 40, use_cache=False)
+        PendingBase(root, "c" * 40, use_cache=False).result()
