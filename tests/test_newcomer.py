@@ -6,6 +6,7 @@ checked in the process table (no process naming the clone, its PostgreSQL folder
 it used), after the command has ended.
 """
 
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,13 @@ import pytest
 from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.slow
-SMALL = ["--tenants", "2", "--orders-per-tenant", "100", "--no-materialize"]
+SCALE = ["--tenants", "2", "--orders-per-tenant", "100"]
+SMALL = [*SCALE, "--no-materialize"]
+LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename } } } } }"""
+GRAPH = (
+    "{ assetNodes { assetKey { path } dependencyKeys { path } repository { location { name } } } }"
+)
 UI_LINE = re.compile(r"mesh: Dagster UI: (http://127\.0\.0\.1:\d+)  \(Ctrl-C stops everything\)")
 PG_LINE = re.compile(r"tenant databases: PostgreSQL on 127\.0\.0\.1:\d+ \((.+)\)")
 QUEUE_PAUSED = "run_queue:\n  max_concurrent_runs: 0\ntelemetry:\n  enabled: false\n"
@@ -96,6 +103,28 @@ def left_behind(*needles: str) -> list[str]:
     return found
 
 
+def graphql(url: str, query: str) -> dict:
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+def cross_location_edges(url: str) -> set[tuple[str, str]]:
+    """(upstream location, downstream location) of every edge of the UI's global graph."""
+    nodes = graphql(url, GRAPH)["assetNodes"]
+    where = {tuple(n["assetKey"]["path"]): n["repository"]["location"]["name"] for n in nodes}
+    return {
+        (where[tuple(d["path"])], where[tuple(n["assetKey"]["path"])])
+        for n in nodes
+        for d in n["dependencyKeys"]
+        if where[tuple(d["path"])] != where[tuple(n["assetKey"]["path"])]
+    }
+
+
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -160,13 +189,34 @@ def test_taken_ports_are_refused_before_anything_starts(clone: Clone) -> None:
 
 
 def test_up_as_root_in_a_private_folder_second_start_and_ctrl_c(clone: Clone) -> None:
+    """The first start materializes the whole mesh (dbt builds included), then serves every
+    location and the global graph; a second start is refused; Ctrl-C stops everything."""
     port, broker = free_port(), free_port()
-    up = clone.start(["--port", str(port), "--broker-port", str(broker), *SMALL], "up.log")
+    up = clone.start(["--port", str(port), "--broker-port", str(broker), *SCALE], "up.log")
     try:
-        url = wait_for(lambda: UI_LINE.search(clone.output("up.log")), 600, "the UI line")[1]
+        url = wait_for(lambda: UI_LINE.search(clone.output("up.log")), 900, "the UI line")[1]
         assert url == f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{url}/server_info", timeout=10) as response:
             assert response.status == 200  # the printed address is the one that answers
+        # Materialized before Dagster started, so the UI opens on data: 14 Python products
+        # (3 of them tenant_sync's) and 18 dbt models.
+        assert "32/32 assets" in clone.output("up.log")
+        assert (clone.root / ".mesh" / "warehouse.duckdb").is_file()
+
+        def loaded():
+            try:
+                entries = graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
+            except OSError:
+                return None
+            statuses = {e["name"]: e["locationOrLoadError"]["__typename"] for e in entries}
+            return statuses if all(e["loadStatus"] == "LOADED" for e in entries) else None
+
+        statuses = wait_for(loaded, 300, "the webserver to load every location")
+        assert statuses == dict.fromkeys(
+            ("platform", "sales", "marketing", "finance", "tenant_sync"), "RepositoryLocation"
+        )
+        assert {("platform", "sales"), ("sales", "marketing"), ("sales", "finance"),
+                ("marketing", "finance"), ("tenant_sync", "platform")} <= cross_location_edges(url)  # fmt: skip
 
         second = clone.start(["--port", str(free_port()), *SMALL], "second.log")
         assert second.wait(timeout=120) == 2

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -301,6 +302,7 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
     """The stack, started once per session; see the module docstring."""
     from mesh_marketing.streams import CLICKS
     from mesh_tooling.dev.processes import stop_groups
+    from mesh_tooling.manifests.topology import compose
     from mesh_tooling.sample.data import Scale, write_landing
     from mesh_tooling.sample.tenant_databases import seed_tenant_databases
     from mesh_tooling.servers.kafka_broker import local_broker
@@ -389,6 +391,19 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         kafka_client_from_env(location_env).ensure_topic(CLICKS.topic, STREAM_PARTITIONS)
         timings["dbt prepared"] = time.monotonic() - started
 
+        # The instance image holds Dagster and PostgreSQL storage only; its processes need
+        # nothing of the locations' environment.
+        instance_proc_env = {**base, **instance_env}
+        # As compose's `migrate` service, before anything opens the instance: the code servers
+        # start together, and on an empty database they would race to create its tables.
+        migrate = compose(locations)["services"]["migrate"]["command"]
+        migrated = subprocess.run(
+            [str(BIN / migrate[0]), *migrate[1:]], env=instance_proc_env, cwd=dagster_home,
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert migrated.returncode == 0, f"{' '.join(migrate)} failed:\n{migrated.stderr}"
+        timings["storage migrated"] = time.monotonic() - started
+
         ports = {loc.name: free_port() for loc in locations}
         servers = []
         for loc in locations:
@@ -414,9 +429,6 @@ def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
         workspace = dagster_home / "workspace.yaml"
         workspace.write_text(yaml.safe_dump(grpc_workspace(repo_root, ports), sort_keys=False))
 
-        # The instance image holds Dagster and PostgreSQL storage only; its processes need
-        # nothing of the locations' environment.
-        instance_proc_env = {**base, **instance_env}
         web_port = free_port()
         stack.enter_context(
             background(

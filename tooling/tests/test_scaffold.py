@@ -64,7 +64,9 @@ def test_scaffolded_domain_passes_the_gate_and_its_tests(tmp_path, repo_root):
         in (copy / ".github" / "CODEOWNERS").read_text()
     )
     uv = os.environ.get("UV") or "uv"
-    locked = subprocess.run([uv, "lock", "--offline"], cwd=copy, capture_output=True, text=True)
+    # As `new-domain` does without --no-sync. Not --offline: `uv sync --frozen` caches wheels,
+    # not the index pages a resolution reads, so a fresh machine's cache cannot resolve.
+    locked = subprocess.run([uv, "lock"], cwd=copy, capture_output=True, text=True, timeout=600)
     assert locked.returncode == 0, locked.stderr
     assert 'name = "mesh-customer-success"' in (copy / "uv.lock").read_text()
     gate = _meshctl(copy, "check", "--root", str(copy))

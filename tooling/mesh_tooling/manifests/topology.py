@@ -320,6 +320,20 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
         },
     }
     seeded = {"seed": {"condition": "service_completed_successfully"}}
+    instance_image = {
+        "build": {"context": ".", "dockerfile": DOCKERFILE, "target": "instance"},
+        "image": "data-mesh/instance:local",
+    }
+    # Creates (or upgrades) the storage schema once, before anything opens the instance: the
+    # code servers start together and would otherwise race to create the same tables.
+    services["migrate"] = {
+        **instance_image,
+        "command": ["dagster", "instance", "migrate"],
+        "environment": common_env,
+        "volumes": instance_volumes,
+        "depends_on": postgres_ready,
+    }
+    migrated = {"migrate": {"condition": "service_completed_successfully"}}
     for loc in locations:
         services[compose_service_name(loc.name)] = {
             **image(loc.name),
@@ -338,7 +352,7 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
             ],
             "environment": common_env,
             "volumes": instance_volumes,
-            "depends_on": {**postgres_ready, **seeded},
+            "depends_on": {**postgres_ready, **migrated, **seeded},
             "healthcheck": {
                 "test": ["CMD", "dagster", "api", "grpc-health-check", "--port", str(GRPC_PORT)],
                 "interval": "10s",
@@ -348,10 +362,6 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
         }
     code_servers_ready = {
         compose_service_name(loc.name): {"condition": "service_healthy"} for loc in locations
-    }
-    instance_image = {
-        "build": {"context": ".", "dockerfile": DOCKERFILE, "target": "instance"},
-        "image": "data-mesh/instance:local",
     }
     services["webserver"] = {
         **instance_image,
@@ -367,14 +377,14 @@ def compose(locations: Sequence[Location]) -> dict[str, Any]:
         "ports": ["127.0.0.1:3000:3000"],
         "environment": common_env,
         "volumes": instance_volumes,
-        "depends_on": {**postgres_ready, **code_servers_ready},
+        "depends_on": {**postgres_ready, **migrated, **code_servers_ready},
     }
     services["daemon"] = {
         **instance_image,
         "command": ["dagster-daemon", "run", "--workspace", "/opt/dagster/home/workspace.yaml"],
         "environment": common_env,
         "volumes": instance_volumes,
-        "depends_on": {**postgres_ready, **code_servers_ready},
+        "depends_on": {**postgres_ready, **migrated, **code_servers_ready},
     }
     return {
         "name": "data-mesh",
