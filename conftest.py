@@ -27,6 +27,12 @@ from platform_core.environment import current_environment  # noqa: E402
 from tests.support.oss_stack import oss_stack  # noqa: E402, F401 (the session's OSS stack)
 
 REPO_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support.cpu_report import CpuReport
+
+    config.pluginmanager.register(CpuReport(), "mesh-cpu-report")
 TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)
 
 

@@ -52,7 +52,7 @@ def test_upstream_update_in_sales_triggers_marketing_and_finance(repo_root, tmp_
             }
             return ticked >= SENSORS
 
-        wait_for(sensors_ticked, 120, "the four automation sensors' first ticks")
+        wait_for(sensors_ticked, 300, "the four automation sensors' first ticks")
         before = {key: latest(instance, key).run_id for key in (ATTRIBUTION, BILLING)}
         started = time.time()
 
