@@ -33,6 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests.support.cpu_report import CpuReport
 
     config.pluginmanager.register(CpuReport(), "mesh-cpu-report")
+
+
 TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)
 
 
