@@ -42,9 +42,7 @@ from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import Catalog
 from platform_core.products.declaration import ProductDeclaration, load_domain_products
 from platform_core.products.factory import ProductImplementation
-from platform_core.tenancy.definitions import dedicated_tenant_definitions, tenant_sync_definitions
 from platform_core.tenancy.directory import default_tenant_directory
-from platform_core.tenancy.session import TenantWarehouse
 from platform_core.tenancy.source import SYNCED_TABLES
 from platform_core.warehouse.base import Warehouse
 from platform_core.warehouse.resources import warehouse_resources
@@ -266,6 +264,9 @@ def build_tenant_sync_definitions(
 ) -> dg.Definitions:
     """The tenant_sync location built from code; `warehouse` overrides the environment's
     (tests give each their own file)."""
+    # Here, not at the top: the other locations' loads need none of tenant sync's machinery.
+    from platform_core.tenancy.definitions import tenant_sync_definitions
+
     return with_platform_defaults(
         tenant_sync_definitions(registry_file, tables),
         TENANT_SYNC_LOCATION,
@@ -282,6 +283,9 @@ def build_dedicated_tenant_definitions(
     warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
     """A code location for ONE tenant (see tenancy.definitions.dedicated_tenant_definitions)."""
+    from platform_core.tenancy.definitions import dedicated_tenant_definitions
+    from platform_core.tenancy.session import TenantWarehouse
+
     defs = dedicated_tenant_definitions(tenant_id, registry_file, tables, custom_assets)
     location = f"tenant_{tenant_id}"
     env = current_environment()
