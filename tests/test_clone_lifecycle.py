@@ -25,11 +25,8 @@ from platform_core.deploy.clone_baselines import (
     keep_clone_time_baselines,
     require_clone_time_baselines,
 )
-from platform_core.deploy.clone_jobs import (
-    PullRequestsResource,
-    cleanup_stale_clones,
-    clone_lifecycle,
-)
+from platform_core.deploy.clone_jobs import PullRequestsResource, cleanup_stale_clones
+from platform_core.deploy.clone_lifecycle import clone_lifecycle
 from platform_core.deploy.clone_views import ForeignView, ViewOutsideTheClone, repointed_definition
 from platform_core.deploy.pull_requests import (
     GitHubPullRequests,

@@ -15,6 +15,7 @@ per-tenant locations), through the same `with_platform_defaults`.
 
 from __future__ import annotations
 
+import importlib
 import tomllib
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,9 +42,7 @@ from platform_core.monitoring.storage import monitoring_warehouse
 from platform_core.products.catalog import Catalog
 from platform_core.products.declaration import ProductDeclaration, load_domain_products
 from platform_core.products.factory import ProductImplementation
-from platform_core.tenancy.definitions import dedicated_tenant_definitions, tenant_sync_definitions
 from platform_core.tenancy.directory import default_tenant_directory
-from platform_core.tenancy.session import TenantWarehouse
 from platform_core.tenancy.source import SYNCED_TABLES
 from platform_core.warehouse.base import Warehouse
 from platform_core.warehouse.resources import warehouse_resources
@@ -142,13 +141,15 @@ def with_platform_defaults(
     return dg.Definitions.merge(tagged, defaults)
 
 
-def _project_location(project_dir: Path) -> tuple[str, str]:
-    """(code-location name, root module) from the project's pyproject.toml."""
+def _project_location(project_dir: Path) -> tuple[str, str, str]:
+    """(code-location name, root module, defs module) from the project's pyproject.toml."""
     pyproject = project_dir / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dg", {}).get("project", {})
     if "root_module" not in project:
         raise ConfigurationError(f"{pyproject}: [tool.dg.project] root_module is missing.")
-    return project.get("code_location_name") or project_dir.name, project["root_module"]
+    root_module = project["root_module"]
+    defs_module = project.get("defs_module") or f"{root_module}.defs"  # as dg resolves it
+    return project.get("code_location_name") or project_dir.name, root_module, defs_module
 
 
 def _project_dir(within: Path) -> Path:
@@ -175,12 +176,14 @@ def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.De
     `with_platform_defaults` (e.g. `self_alerting_jobs`).
     """
     project_dir = _project_dir(Path(definitions_file).resolve().parent)
-    location, root_module = _project_location(project_dir)
+    location, root_module, defs_module = _project_location(project_dir)
     # The defs folder itself, not the project root: the root (`load_from_defs_folder`) also
     # imports every installed component plugin for the UI's catalog (dagster_snowflake alone
-    # is ~4.5 s) and Dagster+ app-managed definitions, which the mesh does not use.
+    # is ~4.5 s) and Dagster+ app-managed definitions, which the mesh does not use. The tree
+    # from the module we resolved above, not `for_project`: that reads pyproject.toml again
+    # with tomlkit (~20 ms of import and pure-Python parsing at every load).
     with _dagster_api_notices_silenced():
-        tree = dg.ComponentTree.for_project(project_dir)
+        tree = dg.ComponentTree.from_module(importlib.import_module(defs_module), project_dir)
         defs = tree.build_defs(tree.defs_module_path)
     files = declaration_files(project_dir, root_module)
     products = _own_products(catalog_for(project_dir), files) if files else []
@@ -261,6 +264,9 @@ def build_tenant_sync_definitions(
 ) -> dg.Definitions:
     """The tenant_sync location built from code; `warehouse` overrides the environment's
     (tests give each their own file)."""
+    # Here, not at the top: the other locations' loads need none of tenant sync's machinery.
+    from platform_core.tenancy.definitions import tenant_sync_definitions
+
     return with_platform_defaults(
         tenant_sync_definitions(registry_file, tables),
         TENANT_SYNC_LOCATION,
@@ -277,6 +283,9 @@ def build_dedicated_tenant_definitions(
     warehouse: Warehouse | None = None,
 ) -> dg.Definitions:
     """A code location for ONE tenant (see tenancy.definitions.dedicated_tenant_definitions)."""
+    from platform_core.tenancy.definitions import dedicated_tenant_definitions
+    from platform_core.tenancy.session import TenantWarehouse
+
     defs = dedicated_tenant_definitions(tenant_id, registry_file, tables, custom_assets)
     location = f"tenant_{tenant_id}"
     env = current_environment()

@@ -1,6 +1,10 @@
 """A Python product's code_version and row key: what changes them, what does not."""
 
+import inspect
+import io
+import sys
 import textwrap
+import tokenize
 import types
 
 import pytest
@@ -122,3 +126,93 @@ def test_a_class_the_product_uses_is_part_of_the_version(tmp_path, declaration):
     changed = with_class.replace("factor = 1", "factor = 2")
     after = code_version(declaration, implementation(tmp_path, changed, "m9"))
     assert code_part(after) != code_part(before)
+
+
+TRICKY = '''
+import functools
+
+def wrap(f):
+    @functools.wraps(f)
+    def inner(*args):
+        return f(*args)
+    return inner
+
+@wrap
+def decorated(p):
+    """Decorated."""
+    sql = """
+        select 1
+    \t
+        from t
+    """
+    return sql  # trailing comment
+    # an indented comment after the body
+
+double = lambda x: x * 2  # noqa: E731
+
+class Shape:
+    """A class with methods."""
+
+    sides = 4
+
+    def area(self, n):
+        return (
+            n
+            * self.sides
+        )
+
+def orders(p):
+    def nested(q):
+        return q
+    return nested(decorated(p)) + double(1)
+'''
+
+
+def _two_pass_tokens(obj) -> list[tuple[int, str]]:
+    """What versioning hashed before it tokenized in one pass: inspect's source of the object,
+    dedented, without layout, comments and docstrings (computed here independently)."""
+    if isinstance(obj, type):
+        lines, _ = inspect.getsourcelines(obj)
+        source = "".join(lines)
+    else:
+        source = inspect.getsource(obj)
+    tokens = list(tokenize.generate_tokens(io.StringIO(textwrap.dedent(source)).readline))
+    layout = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+    kept = []
+    for index, token in enumerate(tokens):
+        if token.type in layout or token.type == tokenize.ENDMARKER:
+            continue
+        before = tokens[index - 1].type if index else None
+        after = tokens[index + 1].type if index + 1 < len(tokens) else None
+        docstring = token.type == tokenize.STRING and before == tokenize.INDENT
+        if docstring and after in (tokenize.NEWLINE, tokenize.NL):
+            continue
+        kept.append((token.type, token.string))
+    return kept
+
+
+def test_one_pass_tokens_are_the_tokens_of_the_dedented_source(tmp_path, monkeypatch):
+    """Versions made before the one-pass tokenization stay valid: the same tokens, for
+    decorated functions, lambdas, classes, methods and strings with whitespace-only lines."""
+    from platform_core.products.code_version import _tokens
+
+    path = tmp_path / "mesh_fixture_tricky.py"
+    path.write_text(TRICKY)  # as written: implementation() dedents, emptying the blank line
+    fixture = types.ModuleType("mesh_fixture_tricky")
+    fixture.__file__ = str(path)
+    monkeypatch.setitem(sys.modules, fixture.__name__, fixture)  # inspect finds classes so
+    exec(compile(TRICKY, str(path), "exec"), fixture.__dict__)
+    module = vars(fixture)
+    objects = [
+        module["decorated"],  # functools.wraps: the source of `decorated` itself
+        module["double"],
+        module["Shape"],
+        module["Shape"].area,  # indented: tokenized from its dedented source
+        module["orders"],
+        module["wrap"],
+    ]
+    for obj in objects:
+        assert _tokens(obj) == _two_pass_tokens(obj), obj
+    # the whitespace-only line inside the SQL string is emptied, as dedent empties it
+    sql = '"""\n        select 1\n\n        from t\n    """'
+    assert (tokenize.STRING, sql) in _tokens(module["decorated"])

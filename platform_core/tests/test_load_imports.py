@@ -12,12 +12,18 @@ from platform_core.environment import detect_environment
 from platform_core.warehouse.resources import warehouse_resources
 
 # Only a run (or the Snowflake path) needs these; each costs 0.1-1 s at every location load.
+# The clone clean-up job is production's alone; tomlkit would mean pyproject.toml read twice.
 RUN_ONLY = ["pandas", "pyarrow", "numpy", "duckdb", "dagster_duckdb", "adbc_driver_postgresql", "adbc_driver_manager",
-            "snowflake.connector", "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow"]  # fmt: skip
-# The SQL parsers guard sessions, so only a run needs sqlglot; dagster-dbt imports it itself, so
-# only locations without dbt models can be held to this.
-SESSION_ONLY = ["sqlglot"]
+            "snowflake.connector", "dagster_snowflake", "dagster_duckdb_pandas", "fakesnow",
+            "platform_core.deploy.clone_jobs", "tomlkit"]  # fmt: skip
+# The SQL parsers guard sessions, so only a run needs sqlglot; jinja2 renders templated
+# component attributes, which the platform's components do not take. dagster-dbt imports both
+# itself, so only locations without dbt models can be held to this.
+SESSION_ONLY = ["sqlglot", "jinja2"]
 PYTHON_ONLY_LOCATIONS = ["platform", "tenant_sync"]
+# What only tenant_sync (and dedicated tenant locations) use: the registry's models, the sync
+# assets, sensors and grants job.
+TENANT_SYNC_ONLY = ["platform_core.tenancy.registry", "platform_core.tenancy.definitions"]
 
 LOAD_EVERY_LOCATION = """
 import json, sys
@@ -56,6 +62,12 @@ def test_locations_without_dbt_load_without_the_sql_parser(repo_root: Path) -> N
     assert loaded == PYTHON_ONLY_LOCATIONS
     assert "dagster_dbt" not in imported  # else the next line could not hold
     assert sorted(m for m in SESSION_ONLY if m in imported) == []
+
+
+def test_a_location_without_tenants_loads_without_tenant_sync(repo_root: Path) -> None:
+    loaded, imported = _load(repo_root, "platform")
+    assert loaded == ["platform"]
+    assert sorted(m for m in TENANT_SYNC_ONLY if m in imported) == []
 
 
 def test_local_io_manager_imports_pandas_in_the_run_and_round_trips(tmp_path: Path) -> None:

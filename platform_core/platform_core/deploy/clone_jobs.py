@@ -5,19 +5,18 @@ the platform's privileged identity, which only production holds. Production gets
 `cleanup_stale_clones` and its daily schedule. Branch deployments get none: their identity
 (SNOWFLAKE_BRANCH_*) has privileges on clones only, so a pull request's clone is created and
 dropped by the pull-request workflow (`meshctl clone create|drop`), outside the branch
-deployment. Local development gets none either.
+deployment. Local development gets none either: only production imports this module
+(platform_core.deploy.clone_lifecycle).
 """
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from platform_core.deploy import clones
 from platform_core.deploy.pull_requests import GITHUB_API, GitHubPullRequests, PullRequestStates
-from platform_core.environment import Environment, current_environment
+from platform_core.environment import current_environment
 from platform_core.warehouse.snowflake import SnowflakeWarehouse
 
 CLEANUP_CRON = "0 5 * * *"
@@ -69,25 +68,3 @@ cleanup_stale_clones_schedule = dg.ScheduleDefinition(
     cron_schedule=CLEANUP_CRON,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-
-
-@dataclass(frozen=True)
-class CloneLifecycle:
-    jobs: list[Any] = field(default_factory=list)
-    schedules: list[Any] = field(default_factory=list)
-    resources: dict[str, Any] = field(default_factory=dict)
-
-
-def clone_lifecycle(env: Environment) -> CloneLifecycle:
-    """What the platform location registers in this environment."""
-    if env.is_branch or env.is_local:
-        return CloneLifecycle()
-    return CloneLifecycle(
-        jobs=[cleanup_stale_clones],
-        schedules=[cleanup_stale_clones_schedule],
-        resources={
-            "pull_requests": GitHubPullRequestsResource(
-                repository=dg.EnvVar("GITHUB_REPOSITORY"), token=dg.EnvVar("GITHUB_TOKEN")
-            )
-        },
-    )

@@ -34,25 +34,27 @@ from pydantic import BaseModel
 PLATFORM_PACKAGES = ("platform_core",)
 _LOADER_FIELDS = {"source_file"}  # where it was read from is not what it is
 _LAYOUT = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+_BLANK_LINE = re.compile(r"^[ \t]+$", re.MULTILINE)  # what textwrap.dedent empties
 
 
-def _source(obj: Any) -> str | None:
-    """The source of a function (inspect finds it by line number) or of a class (by its
-    `class` line, as inspect would otherwise parse the whole module); None if there is none."""
+def _lines_from(obj: Any) -> list[str] | None:
+    """The lines of obj's file from its first line on: a function's where inspect.getsource
+    finds it, a class's at its `class` line (inspect would parse the whole module); None if
+    there is no source."""
     try:
         if not isinstance(obj, type):
-            return inspect.getsource(obj)
+            lines, start = inspect.findsource(inspect.unwrap(obj))
+            return lines[start:]
         lines = linecache.getlines(inspect.getsourcefile(obj) or "")
     except (OSError, TypeError):
         return None
     header = re.compile(rf"^\s*class\s+{re.escape(obj.__name__)}\b")
     start = next((n for n, line in enumerate(lines) if header.match(line)), None)
-    return None if start is None else "".join(inspect.getblock(lines[start:]))
+    return None if start is None else lines[start:]
 
 
-def _significant(source: str) -> Iterator[tokenize.TokenInfo]:
+def _significant(tokens: list[tokenize.TokenInfo]) -> Iterator[tokenize.TokenInfo]:
     """The tokens that make up behaviour: no comments, layout or docstrings."""
-    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     for index, token in enumerate(tokens):
         if token.type in _LAYOUT or token.type == tokenize.ENDMARKER:
             continue
@@ -64,12 +66,44 @@ def _significant(source: str) -> Iterator[tokenize.TokenInfo]:
         yield token
 
 
-def _tokens(obj: Any) -> list[tuple[int, str]] | None:
-    source = _source(obj)
-    if source is None:
+def _block_tokens(lines: list[str]) -> list[tokenize.TokenInfo] | None:
+    """The tokens of the block at the top of `lines` (the lines inspect.getblock keeps), in
+    one tokenization: getblock tokenizes to find where the block ends, and tokenizing the
+    block again doubled the cost of versioning at every location load. The same tokens as
+    tokenizing the dedented block, or None where the one pass could differ: an indented block
+    (dedent rewrites its multi-line strings) or a tokenizer error."""
+    if lines[0][:1] in (" ", "\t"):
         return None
+    finder, seen = inspect.BlockFinder(), []
     try:
-        return [(t.type, t.string) for t in _significant(textwrap.dedent(source))]
+        for token in tokenize.generate_tokens(iter(lines).__next__):
+            seen.append(token)
+            finder.tokeneater(*token)
+    except (inspect.EndOfBlock, IndentationError):
+        pass
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return [
+        # dedent empties whitespace-only lines, inside multi-line strings too
+        token._replace(string=_BLANK_LINE.sub("", token.string))
+        if token.type == tokenize.STRING and "\n" in token.string
+        else token
+        for token in seen
+        if token.start[0] <= finder.last
+    ]
+
+
+def _tokens(obj: Any) -> list[tuple[int, str]] | None:
+    lines = _lines_from(obj)
+    if not lines:
+        return None
+    tokens = _block_tokens(lines)
+    if tokens is not None:
+        return [(t.type, t.string) for t in _significant(tokens)]
+    source = "".join(inspect.getblock(lines))
+    try:
+        readline = io.StringIO(textwrap.dedent(source)).readline
+        return [(t.type, t.string) for t in _significant(list(tokenize.generate_tokens(readline)))]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return [(tokenize.STRING, source)]  # not tokenizable on its own: the text itself
 

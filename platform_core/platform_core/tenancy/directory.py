@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platform_core.monitoring.tenants import TenantDirectory, TenantProfile
-from platform_core.tenancy.registry import TenantEntry, load_registry, registry_path
 from platform_core.workspace import find_mesh_root
+
+if TYPE_CHECKING:  # every location's monitoring holds a directory; only its questions read
+    from platform_core.tenancy.registry import TenantEntry
 
 
 def profiles_from_registry_entries(entries: Iterable[TenantEntry]) -> list[TenantProfile]:
@@ -38,6 +41,8 @@ class RegistryTenantDirectory:
         self._near = near
 
     def all(self) -> list[TenantProfile]:
+        from platform_core.tenancy.registry import load_registry, registry_path
+
         try:
             registry = load_registry(registry_path(root=find_mesh_root(self._near)))
         except Exception:  # a broken registry is reported by tenant sync; monitoring goes on

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from platform_core.errors import MeshError
 from platform_core.identifiers import qualified, safe_identifier
-from platform_core.tenancy.registry import TenantEntry
 from platform_core.tenancy.session import TenantSession, tenant_session
 from platform_core.tenancy.source import (
     DECIMAL_CHECKSUM_SCALE,
@@ -43,6 +42,10 @@ from platform_core.warehouse.duckdb import DuckDBWarehouse
 
 if TYPE_CHECKING:  # the run that copies rows imports pyarrow (through the source reader)
     import pyarrow as pa
+
+    # An annotation only: the platform location's entry point reads this module's constants
+    # and has no use for the registry's models (nor croniter, which they import).
+    from platform_core.tenancy.registry import TenantEntry
 
 CONTROL_SCHEMA = "tenancy"  # not tenant_<x>: no tenant id can collide with it
 CONTROL_TABLE = "synced"
