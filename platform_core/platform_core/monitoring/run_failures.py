@@ -150,12 +150,17 @@ def run_failure_sensor(monitor: LocationMonitor, interval_seconds: int):
             "once automatic retries are exhausted."
         ),
     )
-    def run_failure_alerts(context: dg.RunFailureSensorContext):
+    def run_failure_alerts(context: dg.RunFailureSensorContext) -> None:
+        # A tick handles every run that failed since the last one, and Dagster refuses a tick
+        # whose runs return both a reaction and a SkipReason: a skip is logged, never returned.
+        def skip(reason: str) -> None:
+            context.log.info(reason)
+
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         if run.job_name in monitor.self_alerting_jobs:
-            return dg.SkipReason(f"{run.job_name} alerts its own failures")
+            return skip(f"{run.job_name} alerts its own failures")
         if will_retry(run, context.instance):
-            return dg.SkipReason(f"run {run.run_id} will be retried; alerting after the last try")
+            return skip(f"run {run.run_id} will be retried; alerting after the last try")
         errors = [
             (event.step_key or "", event.step_failure_data.error)
             for event in context.get_step_failure_events()
@@ -164,9 +169,10 @@ def run_failure_sensor(monitor: LocationMonitor, interval_seconds: int):
         if errors and all(e.cls_name == CHECK_FAILED_ERROR for _, e in errors):
             # A failed blocking check is a data-quality incident, alerted (once) by the
             # monitoring sensor with the check's result; not a second "run failed" message.
-            return dg.SkipReason("only blocking checks failed; reported as a check incident")
+            return skip("only blocking checks failed; reported as a check incident")
         steps = [(step, first_line(root_cause(error).message)) for step, error in errors]
         sent = alert_run_failure(monitor, run, context.failure_event.message, steps)
-        return None if sent else dg.SkipReason("incident already open; not alerting again")
+        if not sent:
+            skip("incident already open; not alerting again")
 
     return run_failure_alerts
