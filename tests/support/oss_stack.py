@@ -297,9 +297,11 @@ def _locations_loaded(port: int, names: set[str]) -> bool:
     return loaded == names
 
 
-@pytest.fixture(scope="session")
+# Module scope: only test_oss_stack.py uses it, and a stack left up for the rest of the
+# session kept its daemon, sensors and servers busy on the 2 cores until the worker ended.
+@pytest.fixture(scope="module")
 def oss_stack(repo_root: Path, request) -> Iterator[OssStack]:
-    """The stack, started once per session; see the module docstring."""
+    """The stack, started once for test_oss_stack.py; see the module docstring."""
     from mesh_marketing.streams import CLICKS
     from mesh_tooling.dev.processes import stop_groups
     from mesh_tooling.manifests.topology import compose
