@@ -28,18 +28,16 @@ class CpuReport:
         self._started: dict[str, float] = {}
         self._spent: dict[str, float] = {}
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._started[item.nodeid] = _cpu()  # before any fixture of this test is set up
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
-        if call.when == "setup":
-            self._started[item.nodeid] = self._setup_began
-        elif call.when == "teardown" and item.nodeid in self._started:
+        if call.when == "teardown" and item.nodeid in self._started:
             report.user_properties.append((_KEY, _cpu() - self._started.pop(item.nodeid)))
         return report
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self._setup_began = _cpu()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
