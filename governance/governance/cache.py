@@ -32,6 +32,7 @@ import pickle
 import sys
 from pathlib import Path
 
+from governance.model import LocationLoad
 from governance.workspace_entries import WorkspaceEntry
 
 # Pickle, not JSON: 10,000 assets load in ~0.1 s instead of ~1 s. The file is the gate's own
@@ -224,8 +225,6 @@ class GraphCache:
         return folder_digest(Path(entry.folder)) if entry.folder else ""
 
     def get(self, entry: WorkspaceEntry):
-        from governance.loader import LocationLoad
-
         stored = self.data["locations"].get(entry.location)
         if not stored or entry.error or stored["identity"] != entry.identity():
             return None

@@ -30,23 +30,21 @@ from typing import Any
 import dagster as dg
 from dagster.components.definitions import LazyDefinitions  # what @dg.definitions returns
 
-from governance.model import AssetRecord, Column, CrossImport, LocationRecord, MeshGraph
+from governance.cache import GraphCache
+from governance.model import (
+    AssetRecord,
+    Column,
+    CrossImport,
+    LocationLoad,
+    LocationRecord,
+    MeshGraph,
+)
 from governance.watch import LoadWatch
 from governance.workspace_entries import WorkspaceEntry, read_workspace_entries
 
 __all__ = ["LoadTimings", "load_mesh", "read_workspace_entries"]
 
 PASSTHROUGH_METADATA = ("declared_in", "deprecation_date", "product_version")
-
-
-@dataclass
-class LocationLoad:
-    """One location's part of the graph, and the files it was built from."""
-
-    record: LocationRecord
-    assets: list[AssetRecord] = field(default_factory=list)
-    modules: set[str] = field(default_factory=set)  # absolute repo files it imported
-    reads: set[str] = field(default_factory=set)  # absolute repo files it read (declarations)
 
 
 def _import_target(entry: WorkspaceEntry, working_directory: str | None) -> ModuleType:
@@ -294,8 +292,6 @@ def load_mesh(
     """Every location of the mesh, loaded in this process; with `use_cache`, a location whose
     inputs did not change since the last run comes from the cache (governance/cache.py)."""
     from platform_core.catalog import load_catalog
-
-    from governance.cache import GraphCache
 
     started = time.perf_counter()
     root = root.resolve()

@@ -97,6 +97,17 @@ class LocationRecord:
 
 
 @dataclass
+class LocationLoad:
+    """One location's part of the graph, and the files it was built from (what the loader
+    builds and the incremental cache keeps)."""
+
+    record: LocationRecord
+    assets: list[AssetRecord] = field(default_factory=list)
+    modules: set[str] = field(default_factory=set)  # absolute repo files it imported
+    reads: set[str] = field(default_factory=set)  # absolute repo files it read (declarations)
+
+
+@dataclass
 class MeshGraph:
     root: str
     locations: dict[str, LocationRecord] = field(default_factory=dict)

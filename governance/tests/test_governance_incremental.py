@@ -100,8 +100,7 @@ def test_a_dbt_model_edit_invalidates_a_location_that_read_the_manifest(tmp_path
     # A model edit only makes the prepared manifest stale; it is re-parsed when the dbt
     # location loads. So a cached location that read the manifest must not survive the edit.
     from governance.cache import GraphCache
-    from governance.loader import LocationLoad
-    from governance.model import LocationRecord
+    from governance.model import LocationLoad, LocationRecord
     from governance.workspace_entries import WorkspaceEntry
 
     project = tmp_path / "dbt_project"
