@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--queue-orders", type=int, default=100, help="orders per queued tenant")
     parser.add_argument(
         "--dequeue-interval",
-        type=float,
+        type=int,
         default=None,
         help="run the queue with this daemon dequeue interval instead of the shipped one",
     )

@@ -99,7 +99,7 @@ class QueueReport:
         ]
 
 
-def _instance_file(dagster_home: Path, dequeue_interval: float | None) -> tuple[int, float]:
+def _instance_file(dagster_home: Path, dequeue_interval: int | None) -> tuple[int, float]:
     """The local instance file as `meshctl` installs it; optionally another dequeue interval."""
     config = yaml.safe_load((ROOT / "deployment" / "local" / "dagster.yaml").read_text())
     if dequeue_interval is not None:
@@ -131,7 +131,7 @@ def measure_queue(
     folder: Path,
     tenants: int,
     orders: int,
-    dequeue_interval: float | None = None,
+    dequeue_interval: int | None = None,
 ) -> QueueReport:
     """Seed `tenants` databases, launch one sync run per tenant at once, wait for all."""
     folder.mkdir(parents=True, exist_ok=True)
