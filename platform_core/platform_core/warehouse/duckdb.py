@@ -117,11 +117,14 @@ class DuckDBStoreSession(DuckDBSession):
         """One catalog query for all `tables` (the sync validates every table's schema)."""
         self._own(schema)
         names = [safe_identifier(table, "table") for table in tables]
-        rows = self.connection.execute(  # duckdb_columns(): see DuckDBSession.columns
+        # duckdb_columns(): see DuckDBSession.columns. `in (?, ...)`, not list_contains(): the
+        # filter then reaches the catalog scan (3 ms against 30 ms here).
+        rows = self.connection.execute(
             "select table_name, column_name, data_type, numeric_scale from duckdb_columns() "
-            "where database_name = ? and schema_name = 'main' and list_contains(?, table_name) "
+            "where database_name = ? and schema_name = 'main' "
+            f"and table_name in ({', '.join('?' for _ in names)}) "
             "order by table_name, column_index",
-            [self.store, names],
+            [self.store, *names],
         ).fetchall()
         found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in names}
         for table, *column in rows:
