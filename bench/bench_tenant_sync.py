@@ -173,6 +173,12 @@ def main() -> None:
         default=None,
         help="run the queue with this daemon dequeue interval instead of the shipped one",
     )
+    parser.add_argument(
+        "--queue-deadline",
+        type=float,
+        default=None,
+        help="seconds after the launches: report the queued runs finished by then",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -235,11 +241,12 @@ def main() -> None:
 
             queue = measure_queue(
                 server, folder / "queue", args.tenants_queue, args.queue_orders,
-                args.dequeue_interval,
+                args.dequeue_interval, args.queue_deadline,
             )  # fmt: skip
             in_process = Clock()
-            for t, u in queue.urls.items():
-                in_process.add(lambda u=u, t=t: synced(u, t, folder / "warehouse-queue.duckdb"))
+            for t in sorted(run.tenant for run in queue.runs):  # those the queue finished
+                url = queue.urls[t]
+                in_process.add(lambda u=url, t=t: synced(u, t, folder / "warehouse-queue.duckdb"))
     finally:
         server.stop()
         if not os.environ.get("BENCH_KEEP"):
