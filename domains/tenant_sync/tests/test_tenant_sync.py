@@ -170,6 +170,37 @@ def test_a_corrupted_row_in_the_warehouse_fails_the_checksum_and_hides_the_tenan
     assert not schema.passed and "'quantity': 'string'" in schema.description
 
 
+def test_the_run_s_checks_step_reports_every_check_and_hides_a_tenant_that_fails_one(
+    registry_file, warehouse
+):
+    """The nine checks run as one step: each has its own result, one failing hides the tenant."""
+    defs = build_tenant_sync_definitions(registry_file, warehouse=warehouse)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("tenants", ["acme"])
+        assert run_partition(defs, instance, "acme").success
+        with warehouse.session() as session:
+            assert validated_tenants(session) == [("acme", "tenant_acme")]
+        with tenant_session("acme", warehouse) as session:  # one row, one column, one unit
+            session.execute(
+                "update tenant_acme.products set unit_price = unit_price + 1 "
+                "where product_id = (select min(product_id) from tenant_acme.products)"
+            )
+        result = defs.resolve_job_def("tenant_sync_job").execute_in_process(
+            instance=instance, partition_key="acme", raise_on_error=False,
+            op_selection=["tenant_sync__sync_checks"],  # the checks step alone: no re-sync
+        )  # fmt: skip
+    outcome = {
+        (e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()
+    }
+    assert outcome == {
+        (table, check): (table, check) != ("products", "checksum_match")
+        for table in SYNCED_TABLES
+        for check in ("row_count_match", "checksum_match", "schema_match")
+    }
+    with warehouse.session() as session:
+        assert validated_tenants(session) == []  # blocked downstream of this tenant only
+
+
 KILL_MID_LOAD = textwrap.dedent(
     """
     import os, signal, sys

@@ -11,7 +11,7 @@ per-tenant locations generated from the template (see `mesh_tooling.scaffold.ten
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from platform_core.tenancy.scheduling import (
     partition_changes,
     run_tags,
 )
-from platform_core.tenancy.session import TenantWarehouse, tenant_session
+from platform_core.tenancy.session import TenantSession, TenantWarehouse, tenant_session
 from platform_core.tenancy.source import SYNCED_TABLES, SourceColumn
 from platform_core.tenancy.sync import (
     mark_validated,
@@ -145,11 +145,34 @@ def evaluate_sync_check(
     table: str,
     recorded: dict[str, object],
 ) -> dg.AssetCheckResult:
-    """Compare the warehouse copy now with the source snapshot the sync recorded.
+    """Compare the warehouse copy now with the source snapshot the sync recorded; a failure
+    hides the tenant from the governed entry point."""
+    with tenant_session(tenant_id, warehouse) as session:
+        result = _sync_check(check, session, tenant_id, table, recorded)
+    if not result.passed:
+        _hide(warehouse, tenant_id)
+    return result
 
-    Each check measures only its own property: the MD5 pass over every row is the expensive
-    one, and only checksum_match needs it.
-    """
+
+def _hide(warehouse: Warehouse, tenant_id: str) -> None:
+    """Block everything downstream of this tenant only: the governed entry point
+    (platform/tenant_*) reads validated tenants alone. The control table is the platform's, so
+    the platform session writes it."""
+    with platform_side(warehouse).session() as platform:
+        mark_validated(platform, tenant_id, False)
+
+
+def _sync_check(
+    check: str,
+    session: TenantSession,
+    tenant_id: str,
+    table: str,
+    recorded: dict[str, object],
+    asset_key: dg.AssetKey | None = None,
+) -> dg.AssetCheckResult:
+    """One check on the tenant's session (`asset_key`: named in the result, for a step that
+    evaluates several). Each check measures only its own property: the MD5
+    pass over every row is the expensive one, and only checksum_match needs it."""
     source_schema: dict[str, str] = json.loads(str(recorded["source_schema"]))
     source_rows, source_checksum = (
         int(str(recorded["source_rows"])),
@@ -157,35 +180,30 @@ def evaluate_sync_check(
     )
     columns = [SourceColumn(n, "", t, None, None) for n, t in source_schema.items()]
     schema = f"tenant_{tenant_id}"
-    with tenant_session(tenant_id, warehouse) as session:
-        metadata: dict[str, Any]
-        if check == "schema_match":
-            target_schema = warehouse_schema(session, schema, table)
-            problem = target_schema != source_schema
-            detail = f"schema: source {source_schema}, warehouse {target_schema}"
-            metadata = {"source_schema": json.dumps(source_schema),
-                        "warehouse_schema": json.dumps(target_schema)}  # fmt: skip
-        elif check == "row_count_match":
-            target_rows = session.row_count(schema, table)
-            problem = target_rows != source_rows
-            detail = f"rows: source {source_rows}, warehouse {target_rows}"
-            metadata = {"source_rows": source_rows, "warehouse_rows": target_rows}
-        elif check == "checksum_match":
-            target_rows, target_checksum = warehouse_fingerprint(session, schema, table, columns)
-            problem = target_checksum != source_checksum
-            detail = f"md5: source {source_checksum}, warehouse {target_checksum}"
-            metadata = {"source_rows": source_rows, "warehouse_rows": target_rows,
-                        "source_checksum": source_checksum,
-                        "warehouse_checksum": target_checksum}  # fmt: skip
-        else:
-            raise ValueError(f"Unknown tenant sync check '{check}'. Fix: one of {list(CHECKS)}.")
-    if problem:
-        # Block everything downstream of this tenant only: the governed entry point
-        # (platform/tenant_*) reads validated tenants alone. The control table is the
-        # platform's, so the platform session writes it.
-        with platform_side(warehouse).session() as platform:
-            mark_validated(platform, tenant_id, False)
+    metadata: dict[str, Any]
+    if check == "schema_match":
+        target_schema = warehouse_schema(session, schema, table)
+        problem = target_schema != source_schema
+        detail = f"schema: source {source_schema}, warehouse {target_schema}"
+        metadata = {"source_schema": json.dumps(source_schema),
+                    "warehouse_schema": json.dumps(target_schema)}  # fmt: skip
+    elif check == "row_count_match":
+        target_rows = session.row_count(schema, table)
+        problem = target_rows != source_rows
+        detail = f"rows: source {source_rows}, warehouse {target_rows}"
+        metadata = {"source_rows": source_rows, "warehouse_rows": target_rows}
+    elif check == "checksum_match":
+        target_rows, target_checksum = warehouse_fingerprint(session, schema, table, columns)
+        problem = target_checksum != source_checksum
+        detail = f"md5: source {source_checksum}, warehouse {target_checksum}"
+        metadata = {"source_rows": source_rows, "warehouse_rows": target_rows,
+                    "source_checksum": source_checksum,
+                    "warehouse_checksum": target_checksum}  # fmt: skip
+    else:
+        raise ValueError(f"Unknown tenant sync check '{check}'. Fix: one of {list(CHECKS)}.")
     return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check if asset_key else None,
         passed=not problem,
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"{schema}.{table}: " + (detail if problem else "matches source"),
@@ -199,31 +217,58 @@ def build_sync_checks(
     partitions_def: dg.PartitionsDefinition | None = TENANTS,
     fixed_tenant: str | None = None,
 ) -> list[dg.AssetChecksDefinition]:
-    checks = []
-    for table in tables:
-        for check, description in CHECKS.items():
-            key = sync_asset_key(table, prefix)
+    """Every table's checks as ONE multi-asset check: one step and one tenant session per run
+    instead of nine of each (a small tenant's run was mostly step and store-open overhead).
+    Each check keeps its key and stays blocking, and can be selected and run on its own."""
+    specs = [
+        dg.AssetCheckSpec(
+            check,
+            asset=sync_asset_key(table, prefix),
+            description=description,
+            blocking=True,
+            partitions_def=partitions_def,
+        )
+        for table in tables
+        for check, description in CHECKS.items()
+    ]
 
-            def make(check=check, table=table, key=key, description=description):
-                @dg.asset_check(
-                    asset=key,
-                    name=check,
-                    description=description,
-                    blocking=True,
-                    partitions_def=partitions_def,
-                )
-                def _check(
-                    context: dg.AssetCheckExecutionContext, warehouse: Warehouse
-                ) -> dg.AssetCheckResult:
-                    tenant_id = fixed_tenant or context.partition_key
-                    partition = None if fixed_tenant else tenant_id
-                    recorded = _recorded_source(context.instance, key, partition)
-                    return evaluate_sync_check(check, warehouse, tenant_id, table, recorded)
+    @dg.multi_asset_check(specs=specs, name=f"{prefix}__sync_checks", can_subset=True)
+    def sync_checks(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> Iterator[dg.AssetCheckResult]:
+        tenant_id = fixed_tenant or context.partition_key
+        partition = None if fixed_tenant else tenant_id
+        selected = context.selected_asset_check_keys
+        results: list[dg.AssetCheckResult] = []
+        failure: Exception | None = None
+        recorded: dict[dg.AssetKey, dict[str, object]] = {}
+        # A check that raises leaves the others' results, then its error fails the step after
+        # them (as one step per check would).
+        with tenant_session(tenant_id, warehouse) as session:
+            for spec in specs:
+                if spec.key not in selected:
+                    continue
+                table = spec.asset_key.path[-1]
+                try:
+                    if spec.asset_key not in recorded:
+                        recorded[spec.asset_key] = _recorded_source(
+                            context.instance, spec.asset_key, partition
+                        )
+                    results.append(
+                        _sync_check(
+                            spec.name, session, tenant_id, table, recorded[spec.asset_key],
+                            spec.asset_key,
+                        )
+                    )  # fmt: skip
+                except Exception as error:
+                    failure = failure or error
+        if any(not result.passed for result in results):
+            _hide(warehouse, tenant_id)
+        yield from results
+        if failure is not None:
+            raise failure
 
-                return _check
-
-            checks.append(make())
-    return checks
+    return [sync_checks]
 
 
 def _alert_router() -> AlertRouter:

@@ -13,7 +13,7 @@ checks, and a dedicated tenant location's own assets (through `TenantWarehouse`)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +75,10 @@ class TenantSession(WarehouseSession):
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
         self._own(schema)
         return self._inner.columns(schema, table)
+
+    def tables_columns(self, schema: str, tables: Sequence[str]) -> dict[str, list[ColumnInfo]]:
+        self._own(schema)
+        return self._inner.tables_columns(schema, tables)
 
     def literal(self, value: str | float | int | None) -> str:
         return self._inner.literal(value)

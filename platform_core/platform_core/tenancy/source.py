@@ -92,38 +92,43 @@ def _fetch(connection: Any, sql: str) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def source_tables(connection: Any) -> list[str]:
-    """The tenant's application tables: every base table of its `public` schema."""
-    rows = _fetch(
-        connection,
-        "select table_name from information_schema.tables "
-        "where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name",
-    )
-    return [safe_identifier(name, "source table") for (name,) in rows]
-
-
-def source_schemas(connection: Any, tables: Sequence[str]) -> dict[str, list[SourceColumn]]:
-    """The columns of each of `tables` (in order), in one round trip."""
+def source_catalog(
+    connection: Any, tables: Sequence[str]
+) -> tuple[list[str], dict[str, list[SourceColumn]]]:
+    """(every base table of `public`, the columns of each of `tables` in order), in one round
+    trip: a sync needs both before it reads a row."""
     names = [safe_identifier(table, "source table") for table in tables]
     listed = ", ".join(f"'{name}'" for name in names)
     rows = _fetch(
         connection,
-        "select table_name, column_name, data_type, numeric_precision, numeric_scale "
-        "from information_schema.columns where table_schema = 'public' "
-        f"and table_name in ({listed}) order by table_name, ordinal_position",
+        "select t.table_name, c.column_name, c.data_type, c.numeric_precision, c.numeric_scale "
+        "from information_schema.tables t left join information_schema.columns c "
+        "on c.table_schema = t.table_schema and c.table_name = t.table_name "
+        f"and c.table_name in ({listed}) "
+        "where t.table_schema = 'public' and t.table_type = 'BASE TABLE' "
+        "order by t.table_name, c.ordinal_position",
     )
+    present: list[str] = []
     schemas: dict[str, list[SourceColumn]] = {name: [] for name in names}
     for table, name, data_type, precision, scale in rows:
-        schemas[table].append(
-            SourceColumn(
-                safe_identifier(name, f"column of {table}"),
-                data_type,
-                pg_logical_type(data_type, scale),
-                precision,
-                scale,
+        if not present or present[-1] != table:
+            present.append(safe_identifier(table, "source table"))
+        if name is not None:
+            schemas[table].append(
+                SourceColumn(
+                    safe_identifier(name, f"column of {table}"),
+                    data_type,
+                    pg_logical_type(data_type, scale),
+                    precision,
+                    scale,
+                )
             )
-        )
-    return schemas
+    return present, schemas
+
+
+def source_schemas(connection: Any, tables: Sequence[str]) -> dict[str, list[SourceColumn]]:
+    """The columns of each of `tables` (in order), in one round trip."""
+    return source_catalog(connection, tables)[1]
 
 
 def source_columns(connection: Any, table: str) -> list[SourceColumn]:

@@ -33,9 +33,8 @@ from platform_core.tenancy.source import (
     SourceColumn,
     connect,
     read_table,
+    source_catalog,
     source_fingerprints,
-    source_schemas,
-    source_tables,
 )
 from platform_core.warehouse.base import Warehouse, WarehouseSession
 from platform_core.warehouse.duckdb import DuckDBWarehouse
@@ -172,7 +171,9 @@ def compare_table(
     columns: Sequence[SourceColumn],
     source_rows: int,
     source_checksum: str,
+    target_schema: dict[str, str] | None = None,
 ) -> TableSync:
+    """The copy against the source; `target_schema` when the caller read it already."""
     target_rows, target_checksum = warehouse_fingerprint(session, schema, table, columns)
     return TableSync(
         table,
@@ -181,7 +182,7 @@ def compare_table(
         source_checksum,
         target_checksum,
         {c.name: c.logical_type for c in columns},
-        warehouse_schema(session, schema, table),
+        warehouse_schema(session, schema, table) if target_schema is None else target_schema,
     )
 
 
@@ -206,11 +207,19 @@ def mark_validated(session: WarehouseSession, tenant_id: str, validated: bool) -
 def _record(session: WarehouseSession, tenant: TenantEntry, tables: Sequence[str], rows: int):
     ensure_control_table(session)
     control = qualified(CONTROL_SCHEMA, CONTROL_TABLE)
-    session.execute(f"delete from {control} where tenant_id = '{tenant.id}'")
-    session.execute(
-        f"insert into {control} values ('{tenant.id}', '{tenant.schema}', "
-        f"'{json.dumps(list(tables))}', {rows}, true, cast(current_timestamp as timestamp))"
-    )
+    # One transaction: a process killed between the two statements keeps the previous row
+    # (and pays one commit, not two).
+    session.execute("begin transaction")
+    try:
+        session.execute(f"delete from {control} where tenant_id = '{tenant.id}'")
+        session.execute(
+            f"insert into {control} values ('{tenant.id}', '{tenant.schema}', "
+            f"'{json.dumps(list(tables))}', {rows}, true, cast(current_timestamp as timestamp))"
+        )
+        session.execute("commit")
+    except BaseException:
+        session.execute("rollback")
+        raise
 
 
 def sync_tenant(
@@ -225,12 +234,9 @@ def sync_tenant(
     validated, atomically; then record it in the platform's control table."""
     started = time.perf_counter()
     report = SyncReport(tenant.id, tenant.schema)
+    # `connect` reads one REPEATABLE READ snapshot: rows, counts and checksums agree.
     with connect(source_url, tenant.id) as source:
-        with source.cursor() as cursor:  # one snapshot for rows, counts and checksums
-            cursor.execute(
-                "set session characteristics as transaction isolation level repeatable read"
-            )
-        present = source_tables(source)
+        present, schemas = source_catalog(source, tables)
         missing = [t for t in tables if t not in present]
         if missing:
             raise SyncValidationError(
@@ -243,28 +249,33 @@ def sync_tenant(
                 platform.ensure_schema(tenant.schema)
         with tenant_session(tenant.id, warehouse) as scoped:
             if scoped.is_duckdb:
-                _load_in_transaction(scoped, source, tenant, tables, report, after_table)
+                _load_in_transaction(scoped, source, tenant, schemas, report, after_table)
             else:
-                _load_staged_then_swap(scoped, source, tenant, tables, report, after_table)
+                _load_staged_then_swap(scoped, source, tenant, schemas, report, after_table)
     with warehouse.session() as platform:
         _record(platform, tenant, tables, report.rows)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _copy_and_compare(scoped, source, tenant, tables, target_tables, report, after_table) -> None:
+def _copy_and_compare(scoped, source, tenant, schemas, target_tables, report, after_table) -> None:
     """Copy each table, then validate every copy against the source in one snapshot: counts
-    and checksums from one PostgreSQL query, the warehouse side per table."""
-    schemas = source_schemas(source, tables)
+    and checksums from one PostgreSQL query, the warehouse's columns from one catalog query,
+    its counts and checksums per table."""
+    tables = list(schemas)
     for table, target_table in zip(tables, target_tables, strict=True):
         data: pa.Table = read_table(source, table, schemas[table])
         scoped.write_arrow(tenant.schema, target_table, data)
         if after_table is not None:
             after_table(table, scoped)
     fingerprints = source_fingerprints(source, schemas)
+    written = scoped.tables_columns(tenant.schema, target_tables)
     for table, target_table in zip(tables, target_tables, strict=True):
         rows, checksum = fingerprints[table]
-        result = compare_table(scoped, tenant.schema, target_table, schemas[table], rows, checksum)
+        target_schema = {c.name: c.logical_type for c in written[target_table]}
+        result = compare_table(
+            scoped, tenant.schema, target_table, schemas[table], rows, checksum, target_schema
+        )
         report.tables[table] = replace(result, table=table)
 
 
@@ -278,12 +289,12 @@ def _raise_on_problems(tenant: TenantEntry, report: SyncReport) -> None:
         )
 
 
-def _load_in_transaction(scoped, source, tenant, tables, report, after_table) -> None:
+def _load_in_transaction(scoped, source, tenant, schemas, report, after_table) -> None:
     """DuckDB: the transaction is the staging area; COMMIT is the swap."""
     scoped.execute("begin transaction")
     try:
         scoped.ensure_schema(tenant.schema)
-        _copy_and_compare(scoped, source, tenant, tables, tables, report, after_table)
+        _copy_and_compare(scoped, source, tenant, schemas, list(schemas), report, after_table)
         _raise_on_problems(tenant, report)
         scoped.execute("commit")
     except BaseException:
@@ -291,13 +302,14 @@ def _load_in_transaction(scoped, source, tenant, tables, report, after_table) ->
         raise
 
 
-def _load_staged_then_swap(scoped, source, tenant, tables, report, after_table) -> None:
+def _load_staged_then_swap(scoped, source, tenant, schemas, report, after_table) -> None:
     """Snowflake (DDL commits at once): load <table>__staging, validate all, then swap each in
     by zero-copy CLONE; the control row (what readers use) flips only after every swap."""
     scoped.ensure_schema(tenant.schema)
+    tables = list(schemas)
     staged = [f"{safe_identifier(t, 'table')}__staging" for t in tables]
     try:
-        _copy_and_compare(scoped, source, tenant, tables, staged, report, after_table)
+        _copy_and_compare(scoped, source, tenant, schemas, staged, report, after_table)
         _raise_on_problems(tenant, report)
         for table, staging in zip(tables, staged, strict=True):
             scoped.execute(

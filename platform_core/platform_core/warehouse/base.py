@@ -8,7 +8,7 @@ the portable subset both engines share (CREATE OR REPLACE TABLE ... AS, QUALIFY,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,10 @@ class WarehouseSession(ABC):
     @abstractmethod
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
         """The table's columns in order, names lower-cased; empty if the table is missing."""
+
+    def tables_columns(self, schema: str, tables: Sequence[str]) -> dict[str, list[ColumnInfo]]:
+        """`columns` of several tables of `schema` (engines that can answer in one query do)."""
+        return {table: self.columns(schema, table) for table in tables}
 
     def ensure_schema(self, schema: str) -> None:
         self.execute(f"create schema if not exists {safe_identifier(schema, 'schema')}")

@@ -3,7 +3,7 @@ and next to it one locked DuckDB file per tenant (`tenants/tenant_<id>.duckdb`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,14 +111,25 @@ class DuckDBStoreSession(DuckDBSession):
             self.connection.unregister("_incoming_arrow")
 
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
+        return self.tables_columns(schema, [table])[table]
+
+    def tables_columns(self, schema: str, tables: Sequence[str]) -> dict[str, list[ColumnInfo]]:
+        """One catalog query for all `tables` (the sync validates every table's schema)."""
         self._own(schema)
-        rows = self.connection.execute(  # duckdb_columns(): see DuckDBSession.columns
-            "select column_name, data_type, numeric_scale from duckdb_columns() "
-            "where database_name = ? and schema_name = 'main' and table_name = ? "
-            "order by column_index",
-            [self.store, safe_identifier(table, "table")],
+        names = [safe_identifier(table, "table") for table in tables]
+        # duckdb_columns(): see DuckDBSession.columns. `in (?, ...)`, not list_contains(): the
+        # filter then reaches the catalog scan (3 ms against 30 ms here).
+        rows = self.connection.execute(
+            "select table_name, column_name, data_type, numeric_scale from duckdb_columns() "
+            "where database_name = ? and schema_name = 'main' "
+            f"and table_name in ({', '.join('?' for _ in names)}) "
+            "order by table_name, column_index",
+            [self.store, *names],
         ).fetchall()
-        return columns_from_rows(rows)
+        found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in names}
+        for table, *column in rows:
+            found[table].append(tuple(column))
+        return {name: columns_from_rows(found[name]) for name in names}
 
 
 class DuckDBWarehouse(Warehouse):
