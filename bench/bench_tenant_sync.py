@@ -10,7 +10,7 @@ run (the machine is shared and noisy: compare ratios, not absolutes):
   `create table as` (the scanner extension cannot be downloaded on machines without the
   DuckDB extension repository; the output says which baseline ran);
 - the fixed per-tenant overhead: a tenant with 10 orders, synced and raw-copied, median of 7;
-- with `--tenants-queue N` (smoke: 3), N small tenants synced as Dagster runs through the local
+- with `--tenants-queue N` (smoke: 2), N small tenants synced as Dagster runs through the local
   instance's run queue with its per-tenant limit, a real dagster-daemon dequeuing (see
   bench/tenant_queue.py): time from launch to all synced, the dequeue rate against the runs'
   own durations, and whether runs waited on the queue or on work; baseline: the same tenants
@@ -183,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.tenants, args.orders_per_tenant, args.small_tenants = 2, 1_000, 3
-        args.tenants_queue = args.tenants_queue or 3
+        args.tenants_queue = args.tenants_queue or 2  # two: the second waits on the per-tenant limit
 
     folder = Path(tempfile.mkdtemp(prefix="bench-tenant-sync-"))
     folder.chmod(0o755)  # as root the server runs as nobody
