@@ -183,7 +183,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.tenants, args.orders_per_tenant, args.small_tenants = 2, 1_000, 3
-        args.tenants_queue = args.tenants_queue or 2  # two: the second waits on the per-tenant limit
+        args.tenants_queue = (
+            args.tenants_queue or 2
+        )  # two: the second waits on the per-tenant limit
 
     folder = Path(tempfile.mkdtemp(prefix="bench-tenant-sync-"))
     folder.chmod(0o755)  # as root the server runs as nobody
