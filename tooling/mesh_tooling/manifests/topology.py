@@ -147,6 +147,11 @@ def instance_config(
             "config": {
                 "max_concurrent_runs": {"env": MAX_CONCURRENT_RUNS_ENV},
                 "tag_concurrency_limits": tag_concurrency_limits(),
+                # A code server that is restarting or slow to answer sends the run back to the
+                # queue instead of failing it (Dagster's default, 0, fails it at dequeue: seen
+                # with 100 tenants queued against one busy code server).
+                "max_user_code_failure_retries": 3,
+                "user_code_failure_retry_delay": 30,
             },
         },
         "run_monitoring": {**RUN_MONITORING, "poll_interval_seconds": monitoring_poll_seconds},
