@@ -27,11 +27,14 @@ SHARED_UNITS = {
 }
 UNIT_OF_MODULE = {module: unit for unit, modules in SHARED_UNITS.items() for module in modules}
 
+# .ci/run builds the image tier's images in the background from its start; the image test
+# goes last, when its builds are cache hits (without that prebuild it builds them itself).
+LAST = ("tests/test_location_image.py",)
+
 # Wall seconds of a unit in CI (2 cores, `.ci/run`'s `--durations` and per-test CPU): only the
 # order matters, longest first. Units not listed follow, in collection order.
 SECONDS = {
     "tests/test_oss_stack.py": 600,
-    "tests/test_location_image.py": 480,
     "tests/test_automation_daemon.py": 460,
     "tests/test_newcomer.py": 400,
     "tests/test_snowflake_path.py": 300,
@@ -72,4 +75,9 @@ def longest_first(items: list[pytest.Item]) -> None:
     first_seen: dict[str, int] = {}
     for item in items:
         first_seen.setdefault(unit_of(item.nodeid), len(first_seen))
-    items.sort(key=lambda i: (-SECONDS.get(unit_of(i.nodeid), 0), first_seen[unit_of(i.nodeid)]))
+
+    def rank(item: pytest.Item) -> tuple[bool, float, int]:
+        unit = unit_of(item.nodeid)
+        return (unit in LAST, -SECONDS.get(unit, 0), first_seen[unit])
+
+    items.sort(key=rank)
