@@ -31,8 +31,24 @@ REPO_ROOT = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     from tests.support.cpu_report import CpuReport
+    from tests.support.worker_report import WorkerReport
 
     config.pluginmanager.register(CpuReport(), "mesh-cpu-report")
+    config.pluginmanager.register(WorkerReport(), "mesh-worker-report")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from tests.support.scheduling import check_shared_units, longest_first
+
+    check_shared_units(items)
+    longest_first(items)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own `--dist loadfile`
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from tests.support.scheduling import LongestFirst
+
+    return LongestFirst(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 TEST_SCALE = Scale(tenants=3, orders_per_tenant=600, seed=7)

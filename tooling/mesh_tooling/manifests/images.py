@@ -156,3 +156,22 @@ def is_running(container: str) -> bool:
 def logs(container: str) -> str:
     result = podman("logs", container, check=False)
     return (result.stdout + result.stderr)[-4000:]
+
+
+def prebuild(names: list[str], log_dir: Path) -> None:
+    """The base and the named images (a location, or `instance`), so that a later build of the
+    same tree finds every layer cached (.ci/run starts this before its other steps)."""
+    print(f"base image: {ensure_base_image():.0f} s", flush=True)
+    for name in names:
+        build = build_image(location=None if name == "instance" else name, log_dir=log_dir)
+        print(f"{name} image: {build.seconds:.0f} s", flush=True)
+
+
+if __name__ == "__main__":  # stdlib only: runs before the project's environment exists
+    import sys
+
+    problem = runtime_problem()
+    if problem:
+        sys.exit(f"images: podman unusable: {problem}")
+    with tempfile.TemporaryDirectory(prefix="mesh-prebuild-") as logs:
+        prebuild(sys.argv[1:], Path(logs))
