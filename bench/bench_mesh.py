@@ -22,6 +22,7 @@ import importlib
 import os
 import pkgutil
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,8 +105,9 @@ def _implementations() -> dict:
     return found
 
 
-def run_directly(env, database: Path) -> float:
-    """The same product code (tenant sync, SQL, Arrow loads, one `dbt build`) on DuckDB."""
+def run_directly(env, database: Path) -> tuple[float, float]:
+    """(wall s, CPU s of this process and dbt) of the same product code (tenant sync, SQL, Arrow
+    loads, one `dbt build`) on a new DuckDB file."""
     import pyarrow as pa
     from platform_core.catalog import load_catalog
     from platform_core.dbt.project import dbt_executable
@@ -143,7 +145,8 @@ def run_directly(env, database: Path) -> float:
                     progress = True
 
     project = ROOT / "dbt_project"
-    started = time.perf_counter()
+    database.unlink(missing_ok=True)
+    cpu, started = time.process_time() + _children_cpu(), time.perf_counter()
     for tenant in registry.tenants:
         url = os.environ.get(tenant.source_env)
         if url and tenant.enabled:
@@ -156,20 +159,43 @@ def run_directly(env, database: Path) -> float:
     )  # fmt: skip
     done.update(ref for ref, p in catalog.products.items() if "dbt_project" in str(p.source_file))
     python_products()  # products downstream of dbt models
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() + _children_cpu() - cpu
 
 
-def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
+def _run_mesh_process(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, CPU s of the process and its children, last summary line) of a fresh process."""
+    cpu, started = _children_cpu(), time.perf_counter()
+    result = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return wall, _children_cpu() - cpu, result.stdout.strip().splitlines()[-1]
+
+
+def _fresh_dagster_home(home: Path, name: str) -> Path:
+    """A new instance home configured as `./mesh materialize` configures .mesh/dagster_home."""
+    dagster_home = home / name
+    shutil.rmtree(dagster_home, ignore_errors=True)
+    dagster_home.mkdir()
+    shutil.copyfile(ROOT / "deployment" / "local" / "dagster.yaml", dagster_home / "dagster.yaml")
+    return dagster_home
+
+
+def bench_materialize(scales: list[str], repeat: int, env: dict[str, str]) -> None:
     from mesh_tooling.sample.data import Scale, write_landing
     from mesh_tooling.sample.local_tenants import start_local_tenant_databases
     from platform_core.environment import detect_environment
 
     print("\n== full-mesh materialization (tenant sync, Python products, dbt models, checks) ==")
-    print(f"{'scale':>10} {'assets':>6} {'runs':>5} {'rows':>11} {'mesh s':>7} {'direct s':>8} "
-          f"{'ratio':>6} {'overhead/asset':>14}")  # fmt: skip
+    print(f"(medians of {repeat} interleaved repeats; overhead = (mesh - direct) / assets; "
+          "floor = the same runs with no-op assets, Dagster's own cost)")  # fmt: skip
+    print(f"{'scale':>8} {'assets':>6} {'runs':>4} {'rows':>8} {'':<5} {'mesh s':>7} "
+          f"{'direct s':>8} {'floor s':>7} {'ratio':>6} {'overhead/asset':>14} "
+          f"{'floor/asset':>11}")  # fmt: skip
     for scale_text in scales:
         tenants, orders = (int(x) for x in scale_text.split("x"))
         scale = Scale(tenants=tenants, orders_per_tenant=orders)
+        figures: dict[str, list[tuple[float, float]]] = {"mesh": [], "direct": [], "floor": []}
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             home.chmod(0o755)  # as root the PostgreSQL server runs as nobody
@@ -177,35 +203,39 @@ def bench_materialize(scales: list[str], env: dict[str, str]) -> None:
             write_landing(mesh_env.landing_dir, scale)
             server, _ = start_local_tenant_databases(mesh_env, scale)  # sets TENANT_*_DB_URL
             try:
-                run_env = {**env, **os.environ, "MESH_HOME": str(home),
-                           "DAGSTER_HOME": str(home / "dagster_home")}  # fmt: skip
-                (home / "dagster_home").mkdir()
-                args = [
-                    "materialize",
-                    "--tenants",
-                    str(tenants),
-                    "--orders-per-tenant",
-                    str(orders),
-                ]
-                started = time.perf_counter()
-                result = subprocess.run([str(BIN / "meshctl"), *args], env=run_env, cwd=ROOT,
-                                        capture_output=True, text=True)  # fmt: skip
-                mesh = time.perf_counter() - started
-                if result.returncode != 0:
-                    sys.exit(f"meshctl materialize failed:\n{result.stdout}\n{result.stderr}")
-                summary = result.stdout.strip().splitlines()[
-                    -1
-                ]  # "32/32 assets, N rows, R runs, S s"
-                assets = int(summary.split("/")[0])
-                rows = summary.split(" assets, ")[1].split(" rows")[0]
-                runs = summary.split(" rows, ")[1].split(" runs")[0]
-                direct = run_directly(mesh_env, home / "direct.duckdb")
+                for _ in range(repeat):  # interleaved: a noisy neighbour slows all three alike
+                    mesh_env.duckdb_path.unlink(missing_ok=True)
+                    run_env = {**env, **os.environ, "MESH_HOME": str(home),
+                               "DAGSTER_HOME": str(_fresh_dagster_home(home, "dagster_home"))}  # fmt: skip
+                    args = ["materialize", "--tenants", str(tenants), "--orders-per-tenant",
+                            str(orders)]  # fmt: skip
+                    wall, cpu, summary = _run_mesh_process([str(BIN / "meshctl"), *args], run_env)
+                    figures["mesh"].append((wall, cpu))
+                    # "32/32 assets, N rows, R runs, S s"
+                    assets = int(summary.split("/")[0])
+                    rows = summary.split(" assets, ")[1].split(" rows")[0]
+                    runs = summary.split(" rows, ")[1].split(" runs")[0]
+                    figures["direct"].append(run_directly(mesh_env, home / "direct.duckdb"))
+                    floor_env = {**run_env,
+                                 "DAGSTER_HOME": str(_fresh_dagster_home(home, "floor_home"))}  # fmt: skip
+                    wall, cpu, floor_summary = _run_mesh_process(
+                        [sys.executable, str(ROOT / "bench" / "mesh_floor.py")], floor_env
+                    )
+                    if not floor_summary.startswith(f"{assets}/{assets} assets"):
+                        sys.exit(f"the no-op mesh did not materialize every asset: {floor_summary}")
+                    figures["floor"].append((wall, cpu))
             finally:
                 server.stop()
+        for index, unit in ((0, "wall"), (1, "CPU")):
+            mesh, direct, floor = (statistics.median(v[index] for v in figures[k])
+                                   for k in ("mesh", "direct", "floor"))  # fmt: skip
             overhead_ms = 1000 * (mesh - direct) / assets
-            print(f"{scale_text:>10} {assets:>6} {runs:>5} {rows:>11} {mesh:7.2f} {direct:8.2f} "
-                  f"{mesh / direct:5.1f}x {overhead_ms:11.0f} ms")  # fmt: skip
-    print("(mesh = `meshctl materialize` in a fresh process; direct = the same code, no Dagster)")
+            print(f"{scale_text:>8} {assets:>6} {runs:>4} {rows:>8} {unit:<5} {mesh:7.2f} "
+                  f"{direct:8.2f} {floor:7.2f} {mesh / direct:5.1f}x {overhead_ms:11.0f} ms "
+                  f"{1000 * floor / assets:8.0f} ms")  # fmt: skip
+    print("(mesh = `meshctl materialize` in a fresh process, instance configured from "
+          "deployment/local/dagster.yaml; direct = the same code, no Dagster, one `dbt build`; "
+          "floor = bench/mesh_floor.py in a fresh process)")  # fmt: skip
 
 
 def main() -> None:
@@ -220,7 +250,7 @@ def main() -> None:
     env.pop("MESH_ENV", None)
     bench_load(args.repeat, env)
     if args.scales:
-        bench_materialize(args.scales, env)
+        bench_materialize(args.scales, args.repeat, env)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ per-tenant locations), through the same `with_platform_defaults`.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import tomllib
 import warnings
@@ -169,12 +171,25 @@ def _dagster_api_notices_silenced() -> Iterator[None]:
         yield
 
 
+def _freeze_until_exit() -> None:
+    gc.freeze()
+    # At exit the frozen objects go back to the collector, so extension types are finalized as
+    # usual (nanobind reports "leaked instances" for those still frozen at shutdown).
+    atexit.unregister(gc.unfreeze)
+    atexit.register(gc.unfreeze)
+
+
 def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.Definitions:
     """A location's whole Definitions: its `defs/` folder, with the platform defaults.
 
     `definitions_file`: the location's definitions.py (`__file__`). `defaults`: see
     `with_platform_defaults` (e.g. `self_alerting_jobs`).
     """
+    # The objects of every module imported so far (Dagster alone is ~110k) live as long as
+    # the process: frozen, the collector stops traversing them, and the full collections the
+    # load's own allocations trigger cost a fraction (~0.6 CPU s less per location load of
+    # platform, ~0.9 s of sales, measured in fresh processes next to the unfrozen load).
+    _freeze_until_exit()
     project_dir = _project_dir(Path(definitions_file).resolve().parent)
     location, root_module, defs_module = _project_location(project_dir)
     # The defs folder itself, not the project root: the root (`load_from_defs_folder`) also
@@ -187,7 +202,9 @@ def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.De
         defs = tree.build_defs(tree.defs_module_path)
     files = declaration_files(project_dir, root_module)
     products = _own_products(catalog_for(project_dir), files) if files else []
-    return with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)
+    built = with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)
+    _freeze_until_exit()  # the definitions too: a code server keeps them for its runs
+    return built
 
 
 # --- the same root built from code --------------------------------------------------------

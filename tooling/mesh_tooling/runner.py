@@ -107,10 +107,15 @@ def plan_batches(
         if not candidates:
             cycle = ", ".join(sorted(k.to_user_string() for k in remaining))
             raise ConfigurationError(f"Dependency cycle among {cycle}. Fix: break the cycle.")
-        # Each run costs a process start and, for dbt, a dbt invocation: run next the location
-        # that can do the most now (ties: the first ready key's location).
+        # Each run costs Dagster's run and step events and, for dbt, a dbt process and its
+        # adapter: run next a location that can finish all its remaining keys in one run, so
+        # no location is cut in two when waiting would keep it whole (a location that can
+        # only do part now waits while another can run). Among those, or if there is none,
+        # the one that can do the most now (ties: the first ready key's location).
         options = {producer[k]: grow(producer[k]) for k in candidates}
-        location = max(options, key=lambda loc: len(options[loc]))
+        left = {loc: sum(producer[k] == loc for k in remaining) for loc in options}
+        whole = [loc for loc in options if len(options[loc]) == left[loc]]
+        location = max(whole or options, key=lambda loc: len(options[loc]))
         batch = options[location]
         batches.append((location, sorted(batch, key=lambda k: k.path)))
         done |= batch
@@ -129,6 +134,20 @@ def _topological(
         ordered.extend(ready)
         pending = [k for k in pending if k not in ready]
     return ordered
+
+
+def held_back(
+    keys: list[dg.AssetKey],
+    parents: Mapping[dg.AssetKey, set[dg.AssetKey]],
+    broken: set[dg.AssetKey],
+) -> set[dg.AssetKey]:
+    """The keys of a batch downstream of a broken asset, also through other keys of the batch
+    (a run must not build a model whose upstream in the same run is left out)."""
+    held: set[dg.AssetKey] = set()
+    for key in _topological(keys, parents):
+        if parents.get(key, set()) & (broken | held):
+            held.add(key)
+    return held
 
 
 @dataclass
@@ -220,8 +239,9 @@ def materialize_mesh(
     runs = 0
     batches = plan_batches(graph.producer, graph.parents, selected)
     for location, keys in batches:
-        runnable = [k for k in keys if not (graph.parents.get(k, set()) & broken)]
-        for key in set(keys) - set(runnable):
+        held = held_back(keys, graph.parents, broken)
+        runnable = [k for k in keys if k not in held]
+        for key in held:
             outcomes[key] = AssetOutcome(key.to_user_string(), location, "skipped")
             broken.add(key)
         if not runnable:
