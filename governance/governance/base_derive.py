@@ -11,9 +11,9 @@ through dagster-dbt's description (its "Raw SQL" section, which the impact model
 code_version (which the impact model replaces by dbt's state:modified reasons). So the base's
 graph compares with the head's as the head's own graph does: only the base manifest is needed.
 
-It comes from one `dbt parse` of the base tree (extracted from git), seeded with the head's
-partial-parse file so that dbt re-parses only the files whose checksums differ, running while
-the head loads; it and the base's contracts are kept per base commit like a loaded base side.
+It comes from one `dbt parse` of the base tree (extracted from git) in this process, after the
+head's load has warmed dbt, seeded with the head's partial-parse file so that dbt re-parses only
+the files whose checksums differ; it is kept per base commit like a loaded base side.
 Anything else (another kind of change, a manifest that differs elsewhere, a base that does not
 parse, a model the head's preparation had to quarantine) returns None: the caller then loads
 the base in full (governance.impact.PendingBase), which reports a base that does not load.
@@ -28,12 +28,15 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_core.dbt.project import PROJECT_FOLDER
 
 from governance.basecache import BaseCache, BaseSide, base_key
 from governance.model import MeshGraph
+
+if TYPE_CHECKING:
+    from governance.contracts import ProductContract
 
 MODELS = f"{PROJECT_FOLDER}/models/"
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -89,83 +92,83 @@ def same_but_bodies(base: dict[str, Any], head: dict[str, Any], files: list[str]
     return _comparable(base, models) == _comparable(head, models)
 
 
-def derived_side(head: MeshGraph, side: BaseSide, head_manifest: dict | None, files: list[str]):
-    """The base side with the head's graph, when the module docstring's conditions hold."""
-    if side.manifest is None or head_manifest is None:
+def derived_side(
+    head: MeshGraph,
+    base_manifest: dict[str, Any] | None,
+    head_manifest: dict[str, Any] | None,
+    files: list[str],
+    head_contracts: dict[str, ProductContract],
+) -> BaseSide | None:
+    """The base side with the head's graph, when the module docstring's conditions hold. The
+    contracts are the head's too: they are generated from declarations and the dbt project's
+    YAML, which such a change leaves byte-identical."""
+    if base_manifest is None or head_manifest is None:
         return None
-    if not same_but_bodies(side.manifest, head_manifest, files):
+    if not same_but_bodies(base_manifest, head_manifest, files):
         return None
-    return BaseSide(head, side.manifest, side.contracts)
+    return BaseSide(head, base_manifest, head_contracts)
 
 
 class PendingBaseManifest:
-    """The base commit's dbt manifest and contracts: from the per-commit cache, else parsed
-    from its tree (extracted from git) in a `dbt parse` running while this process loads the
-    head. `result()` is None when the base does not parse (the caller loads it in full)."""
+    """The base commit's dbt manifest: from the per-commit cache, else parsed from its tree
+    (extracted from git now, parsed by `result()`). `result()` is None when the base does not
+    parse (the caller then loads the base in full, which reports why)."""
 
     def __init__(self, root: Path, base_commit: str, use_cache: bool) -> None:
         from platform_core.environment import current_environment
 
         env = current_environment()
         self._env = env
-        self._root = root
         self._cache = BaseCache(
             env.mesh_home, base_key(root, base_commit, env.dbt_target) + "-manifest"
         )
         self._use_cache = use_cache
         self._side = self._cache.get() if use_cache else None
-        self._process: subprocess.Popen | None = None
         self._stack = contextlib.ExitStack()
+        self._project: Path | None = None
         if self._side is not None:
             return
         from governance.basetree import materialized_ref
 
-        self._tree = self._stack.enter_context(materialized_ref(root, base_commit))
-        self._project = self._tree / PROJECT_FOLDER
-        if not (self._project / "dbt_project.yml").is_file():
-            return  # no dbt project: nothing to derive (result() says so)
-        self._prepared = self._project / "target" / env.dbt_target
-        self._prepared.mkdir(parents=True)
-        _seed_partial_parse(root / PROJECT_FOLDER / "target" / env.dbt_target, self._prepared)
-        self._process = self._parse()
-
-    def _parse(self) -> subprocess.Popen:
-        from platform_core.dbt.project import dbt_environment, dbt_executable
-
-        log = self._stack.enter_context((self._prepared / "parse.log").open("w"))
-        command = [
-            dbt_executable(), "parse", "--quiet", "--project-dir", str(self._project),
-            "--profiles-dir", str(self._project), "--target", self._env.dbt_target,
-            "--target-path", str(self._prepared),
-        ]  # fmt: skip
-        return subprocess.Popen(
-            command, cwd=self._project, env={**os.environ, **dbt_environment(self._env)},
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        tree = self._stack.enter_context(materialized_ref(root, base_commit))
+        if (tree / PROJECT_FOLDER / "dbt_project.yml").is_file():  # else nothing to derive
+            self._project = tree / PROJECT_FOLDER
+            self._prepared = self._project / "target" / env.dbt_target
+            self._prepared.mkdir(parents=True)
+            _seed_partial_parse(root / PROJECT_FOLDER / "target" / env.dbt_target, self._prepared)
 
     def result(self) -> BaseSide | None:
-        from governance.contracts import product_contracts
-
         if self._side is not None:
             return self._side
         with self._stack:
-            if self._process is None or self._process.wait() != 0:
+            if self._project is None or not self._parse():
                 return None
-            manifest = self._prepared / "manifest.json"
-            if not manifest.is_file():
-                return None
-            # An empty graph: this entry never stands for the base's graph (see derived_side).
-            self._side = BaseSide(
-                MeshGraph(root=""), json.loads(manifest.read_text()), product_contracts(self._tree)
-            )
+            # The manifest alone: this entry never stands for the base's graph or contracts
+            # (see derived_side).
+            manifest = json.loads((self._prepared / "manifest.json").read_text())
+            self._side = BaseSide(MeshGraph(root=""), manifest)
         if self._use_cache:
             self._cache.put(self._side)
         return self._side
 
+    def _parse(self) -> bool:
+        """`dbt parse` of the base tree, in this process: the head's load has imported and
+        warmed dbt (dagster-dbt's preparer), so a parse here costs about a second of CPU where
+        a fresh dbt process costs several. Quiet: this process's stdout may be a report."""
+        from dbt.cli.main import dbtRunner  # dbt's programmatic invocation
+        from platform_core.dbt.project import dbt_environment
+
+        assert self._project is not None
+        os.environ.update(dbt_environment(self._env))  # what profiles.yml reads (as the preparer)
+        project = str(self._project)
+        done = dbtRunner().invoke([
+            "parse", "--quiet", "--log-level", "none", "--project-dir", project,
+            "--profiles-dir", project, "--target", self._env.dbt_target,
+            "--target-path", str(self._prepared), "--log-path", str(self._project / "logs"),
+        ])  # fmt: skip
+        return bool(done.success) and (self._prepared / "manifest.json").is_file()
+
     def cancel(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
         self._stack.close()
 
 

@@ -429,16 +429,16 @@ def assess(
     if pending is None:
         impact = Impact([], [])
     else:
-        head_manifest = _dbt_manifest(root)
+        head_manifest, head_contracts = _dbt_manifest(root), product_contracts(root)
         base = None
         if manifest_only is not None and models is not None:
-            base_manifest = manifest_only.result()
-            if base_manifest is not None and not _quarantined(root):
-                base = derived_side(head, base_manifest, head_manifest, models)
+            manifest = manifest_only.result()
+            if manifest is not None and not _quarantined(root):
+                base = derived_side(head, manifest.manifest, head_manifest, models, head_contracts)
         if base is None:  # any other change, or the derivation's conditions do not hold
             base = pending.result()
         _refuse_a_base_that_did_not_load(base.graph, base_commit)
-        breaking = breaking_between(base.contracts, product_contracts(root))
+        breaking = breaking_between(base.contracts, head_contracts)
         dbt = dbt_model_changes(base.manifest, head_manifest)
         impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
     impact.changed_files = changed_files_by_location(root, base_commit, head, files)
