@@ -83,6 +83,47 @@ def test_one_dbt_model_edit_marks_that_model_and_its_downstream(mesh, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_models_sql_edit_needs_only_the_base_manifest_and_a_new_ref_loads_the_base(
+    mesh, tmp_path
+):
+    """governance.base_derive: an edit of models' SQL alone takes the base's graph from the
+    head (only the base manifest is parsed and kept); when the edit also changes what the
+    model depends on, the manifests differ beyond the bodies and the base is loaded in full."""
+    home = tmp_path / "home"  # its own: no base of another case is cached here
+    paths = [mesh / "platform_core", *sorted((mesh / "domains").iterdir())]
+    env = {**os.environ, "MESH_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}  # fmt: skip
+
+    def impact_here() -> dict:
+        try:
+            done = subprocess.run(
+                [str(BIN / "meshctl"), "impact", "--base", "main", "--format", "json"],
+                cwd=mesh, env=env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+        finally:
+            git(mesh, "checkout", "-q", "--", ".")
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    def kept() -> list[str]:
+        return sorted(p.name.rsplit("-", 1)[-1] for p in (home / "cache/impact-base").iterdir())
+
+    edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
+    report = impact_here()
+    assert changed(report) == {"sales/daily_revenue": ["body"]}
+    assert report["downstream"] == [
+        "finance/int_finance__monthly_gmv", "finance/revenue_forecast", "finance/tenant_billing",
+    ]  # fmt: skip
+    assert kept() == ["manifest"]  # the base's manifest only: its graph was never loaded
+    # A new upstream: the model's dependencies differ, so the base graph is loaded and kept.
+    edit(mesh / DAILY_REVENUE, "from {{ ref('orders') }}",
+         "from {{ ref('orders') }} cross join (select count(*) from {{ ref('customers') }})")  # fmt: skip
+    report = impact_here()
+    assert changed(report) == {"sales/daily_revenue": ["deps", "body"]}
+    assert len(kept()) == 2 and "manifest" in kept()
+
+
+@pytest.mark.slow
 def test_a_whitespace_only_change_marks_nothing(mesh, tmp_path):
     path = mesh / DAILY_REVENUE
     text = path.read_text()
@@ -188,15 +229,15 @@ def test_the_cached_base_follows_the_base_commit(mesh, tmp_path):
         edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
         first = impact(mesh, tmp_path, base="moving-base")
         assert changed(first) == {"sales/daily_revenue": ["body"]}
-        # main's commit: its graph and manifest are kept (by this case or an earlier one)
-        [entry] = cached_bases(mesh)
-        stored = (entry / "meta.json").stat().st_mtime_ns
-        # The same base again: the stored entry serves, untouched (a damaged one is rebuilt,
+        # main's commit: its graph and manifest (or, for an edit of models' SQL only, its
+        # manifest) are kept, by this case or an earlier one
+        stored = {entry: (entry / "meta.json").stat().st_mtime_ns for entry in cached_bases(mesh)}
+        assert stored
+        # The same base again: the stored entries serve, untouched (a damaged one is rebuilt,
         # see governance/tests/test_governance_basecache.py).
         edit(mesh / DAILY_REVENUE, "then amount else 0", "then amount * 1 else 0")
         assert impact(mesh, tmp_path, base="moving-base") == first
-        assert cached_bases(mesh) == [entry]
-        assert (entry / "meta.json").stat().st_mtime_ns == stored
+        assert {e: (e / "meta.json").stat().st_mtime_ns for e in cached_bases(mesh)} == stored
         # The base moves on (a new commit changes customers): a fresh base, so only the
         # branch's own edit is a change (the old base would also show customers).
         git(mesh, "checkout", "-q", "moving-base")
@@ -208,6 +249,6 @@ def test_the_cached_base_follows_the_base_commit(mesh, tmp_path):
         moved = impact(mesh, tmp_path, base="moving-base")
         assert changed(moved) == {"sales/daily_revenue": ["body"]}
         assert moved["base"] != first["base"]
-        assert len(cached_bases(mesh)) == 2
+        assert len(cached_bases(mesh)) == len(stored) + 1
     finally:
         git(mesh, "checkout", "-q", "-f", "feature")

@@ -9,7 +9,9 @@ the MESH_*/DAGSTER_* environment plus PYTHONPATH. A new commit on the base is a 
 entry holds the digests of its files: an entry that is unreadable or does not match them is
 reported on stderr, deleted and rebuilt, never trusted. A base with a location that failed to
 load is not kept (the failure may be of the moment). Entries live under
-`<MESH_HOME>/cache/impact-base/`; delete the folder to empty it.
+`<MESH_HOME>/cache/impact-base/`; delete the folder to empty it. An entry whose folder ends in
+`-manifest` holds a base's dbt manifest alone (governance.base_derive: a change that edits only
+dbt models' SQL needs no more of the base).
 """
 
 from __future__ import annotations

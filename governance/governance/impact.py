@@ -257,6 +257,15 @@ def _dbt_manifest(tree: Path) -> dict[str, Any] | None:
     return json.loads(prepare(project, env, force=not project.manifest_path.is_file()).read_text())
 
 
+def _quarantined(tree: Path) -> bool:
+    """Whether the tree's dbt preparation had to disable a model (its manifest is a copy's)."""
+    from platform_core.dbt.project import PROJECT_FOLDER, QUARANTINE_FILE
+    from platform_core.environment import current_environment
+
+    target = tree / PROJECT_FOLDER / "target" / current_environment().dbt_target
+    return (target / QUARANTINE_FILE).is_file()
+
+
 def dbt_model_changes(
     base: Mapping[str, Any] | None, head: Mapping[str, Any] | None
 ) -> dict[str, ModelChange] | None:
@@ -287,18 +296,29 @@ class PendingBase:
     two loads are independent, so a first impact takes about the longer of them, not the sum.
     `result()` waits for it (and keeps it in the cache)."""
 
-    def __init__(self, root: Path, base_commit: str, use_cache: bool) -> None:
+    def __init__(self, root: Path, base_commit: str, use_cache: bool, start: bool = True) -> None:
         from platform_core.environment import current_environment
 
         from governance.basecache import BaseCache, base_key
 
         env = current_environment()
+        self._root = root
         self._commit = base_commit
         self._cache = BaseCache(env.mesh_home, base_key(root, base_commit, env.dbt_target))
         self._use_cache = use_cache
         self._side = self._cache.get() if use_cache else None
         self._process: subprocess.Popen | None = None
-        if self._side is None:
+        if start:
+            self.start()
+
+    @property
+    def cached(self) -> bool:
+        return self._side is not None
+
+    def start(self) -> None:
+        """Start loading the base in its own process (unless it came from the cache)."""
+        root, base_commit = self._root, self._commit
+        if self._side is None and self._process is None:
             self._folder = tempfile.TemporaryDirectory(prefix="mesh-base-side-")
             out = Path(self._folder.name)
             self._stderr = (out / "stderr").open("w")
@@ -313,6 +333,7 @@ class PendingBase:
 
         if self._side is not None:
             return self._side
+        self.start()
         assert self._process is not None
         with self._folder as folder:
             code = self._process.wait()
@@ -381,6 +402,7 @@ def assess(
 
     With `use_cache`, the base side comes from the per-commit cache (governance.basecache)
     and unchanged head locations from the gate's cache (governance.cache)."""
+    from governance.base_derive import PendingBaseManifest, derived_side, edited_model_sql
     from governance.breaking import breaking_between
     from governance.config import load_config
     from governance.contracts import product_contracts
@@ -390,21 +412,34 @@ def assess(
     base_commit = merge_base(root, base_ref)
     files = changed_files(root, base_commit)
     # The working tree is the base commit: nothing on the base side can differ.
-    pending = PendingBase(root, base_commit, use_cache) if files else None
+    pending = PendingBase(root, base_commit, use_cache, start=False) if files else None
+    # Only dbt models' SQL edited: the base's manifest is all the base side needs to load.
+    models = edited_model_sql(root, base_commit) if pending and not pending.cached else None
+    manifest_only = PendingBaseManifest(root, base_commit, use_cache) if models else None
+    if pending is not None and manifest_only is None:
+        pending.start()
     try:
         head = load_mesh(root, use_cache=use_cache)
         _refuse_a_head_that_did_not_load(head)
     except BaseException:
-        if pending is not None:
-            pending.cancel()
+        for waiting in (pending, manifest_only):
+            if waiting is not None:
+                waiting.cancel()
         raise
     if pending is None:
         impact = Impact([], [])
     else:
-        base = pending.result()
+        head_manifest, head_contracts = _dbt_manifest(root), product_contracts(root)
+        base = None
+        if manifest_only is not None and models is not None:
+            manifest = manifest_only.result()
+            if manifest is not None and not _quarantined(root):
+                base = derived_side(head, manifest.manifest, head_manifest, models, head_contracts)
+        if base is None:  # any other change, or the derivation's conditions do not hold
+            base = pending.result()
         _refuse_a_base_that_did_not_load(base.graph, base_commit)
-        breaking = breaking_between(base.contracts, product_contracts(root))
-        dbt = dbt_model_changes(base.manifest, _dbt_manifest(root))
+        breaking = breaking_between(base.contracts, head_contracts)
+        dbt = dbt_model_changes(base.manifest, head_manifest)
         impact = analyse(base.graph, head, config, breaking, dbt, touches_everything(files))
     impact.changed_files = changed_files_by_location(root, base_commit, head, files)
     impact.base = base_commit
