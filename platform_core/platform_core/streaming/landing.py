@@ -194,8 +194,7 @@ def land(
         for r in ranges
     )
     try:
-        session.execute("begin transaction")
-        try:
+        with session.transaction():
             for table, where in (
                 (tables.events, events_where),
                 (tables.dead_letters, events_where),
@@ -206,10 +205,6 @@ def land(
                     f"insert into {tables.qualified(table)} "
                     f"select * from {tables.qualified(staged[table])}"
                 )
-            session.execute("commit")
-        except BaseException:
-            session.execute("rollback")
-            raise
     finally:
         for stage in staged.values():
             session.execute(f"drop table if exists {tables.qualified(stage)}")

@@ -209,17 +209,12 @@ def _record(session: WarehouseSession, tenant: TenantEntry, tables: Sequence[str
     control = qualified(CONTROL_SCHEMA, CONTROL_TABLE)
     # One transaction: a process killed between the two statements keeps the previous row
     # (and pays one commit, not two).
-    session.execute("begin transaction")
-    try:
+    with session.transaction():
         session.execute(f"delete from {control} where tenant_id = '{tenant.id}'")
         session.execute(
             f"insert into {control} values ('{tenant.id}', '{tenant.schema}', "
             f"'{json.dumps(list(tables))}', {rows}, true, cast(current_timestamp as timestamp))"
         )
-        session.execute("commit")
-    except BaseException:
-        session.execute("rollback")
-        raise
 
 
 def sync_tenant(
@@ -291,15 +286,10 @@ def _raise_on_problems(tenant: TenantEntry, report: SyncReport) -> None:
 
 def _load_in_transaction(scoped, source, tenant, schemas, report, after_table) -> None:
     """DuckDB: the transaction is the staging area; COMMIT is the swap."""
-    scoped.execute("begin transaction")
-    try:
+    with scoped.transaction():
         scoped.ensure_schema(tenant.schema)
         _copy_and_compare(scoped, source, tenant, schemas, list(schemas), report, after_table)
         _raise_on_problems(tenant, report)
-        scoped.execute("commit")
-    except BaseException:
-        scoped.execute("rollback")
-        raise
 
 
 def _load_staged_then_swap(scoped, source, tenant, schemas, report, after_table) -> None:

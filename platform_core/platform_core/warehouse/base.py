@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,17 @@ class WarehouseSession(ABC):
     @abstractmethod
     def columns(self, schema: str, table: str) -> list[ColumnInfo]:
         """The table's columns in order, names lower-cased; empty if the table is missing."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements in the block commit together, or roll back together when it raises."""
+        self.execute("begin transaction")
+        try:
+            yield
+            self.execute("commit")
+        except BaseException:
+            self.execute("rollback")
+            raise
 
     def tables_columns(self, schema: str, tables: Sequence[str]) -> dict[str, list[ColumnInfo]]:
         """`columns` of several tables of `schema` (engines that can answer in one query do)."""
