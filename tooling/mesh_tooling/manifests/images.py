@@ -173,5 +173,7 @@ if __name__ == "__main__":  # stdlib only: runs before the project's environment
     problem = runtime_problem()
     if problem:
         sys.exit(f"images: podman unusable: {problem}")
-    with tempfile.TemporaryDirectory(prefix="mesh-prebuild-") as logs:
-        prebuild(sys.argv[1:], Path(logs))
+    # Kept under .mesh/ (git-ignored): a failed build's message names its log, read after CI.
+    build_logs = REPO_ROOT / ".mesh" / "prebuild"
+    build_logs.mkdir(parents=True, exist_ok=True)
+    prebuild(sys.argv[1:], build_logs)
