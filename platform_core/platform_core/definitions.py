@@ -32,6 +32,7 @@ from platform_core.components.data_products import product_definitions
 from platform_core.declarations import declaration_files
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
+from platform_core.executor import executor_for
 from platform_core.monitoring import (
     LocationMonitor,
     TenantDirectory,
@@ -81,15 +82,6 @@ def _spec_defaults(location: str, env: Environment):
         )
 
     return apply
-
-
-def executor_for(env: Environment) -> dg.ExecutorDefinition:
-    # Locally one DuckDB file takes one writer at a time and steps are small: in-process
-    # avoids a process start per step. Elsewhere compute runs in Snowflake: a process per step
-    # by default (Dagster's default executor), and a run may ask for in_process in its run
-    # config (`execution: {config: {in_process: {}}}`) where a process start per step costs
-    # more than the step.
-    return dg.in_process_executor if env.is_local else dg.multi_or_in_process_executor
 
 
 def _own_products(catalog: Catalog, files: Sequence[Path]) -> list[ProductDeclaration]:

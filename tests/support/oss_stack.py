@@ -39,12 +39,6 @@ from tests.support.mail import Inbox, smtp_server
 from tests.support.processes import BIN, background, free_port, wait_for
 
 MONITORING_POLL_SECONDS = 2
-# In production a location's runs start each step in a fresh interpreter (Dagster's default
-# executor), which re-imports the location: ~5-20 s a step on a loaded 2-core machine, and a
-# tenant sync has ten steps. Runs launched here ask for in-process steps in their run config
-# (the executor allows it); the queue, retries, monitoring and sensors under test are the
-# daemon's and do not depend on how a run executes its steps.
-FAST_STEPS = {"execution": {"config": {"in_process": {}}}}
 STREAM_PARTITIONS = 4
 MAX_CONCURRENT_RUNS = 8  # above every tag limit, so the tag limits are what bind
 PG_PASSWORD = "not-a-secret"  # trust authentication: PostgreSQL ignores it
@@ -184,7 +178,7 @@ class OssStack:
                 "repositoryName": "__repository__",
                 "jobName": job,
             },
-            "runConfigData": {**FAST_STEPS, **(run_config or {})},
+            "runConfigData": run_config or {},  # the shipped executor (platform_core.executor)
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
         if asset_selection:
