@@ -32,7 +32,7 @@ from platform_core.components.data_products import product_definitions
 from platform_core.declarations import declaration_files
 from platform_core.environment import Environment, current_environment
 from platform_core.errors import ConfigurationError
-from platform_core.executor import executor_for
+from platform_core.executor import executor_for, module_named_by_file
 from platform_core.monitoring import (
     LocationMonitor,
     TenantDirectory,
@@ -99,6 +99,7 @@ def with_platform_defaults(
     tenant: str | None = None,
     tenants: TenantDirectory | None = None,
     self_alerting_jobs: Sequence[str] = (),
+    preload: Sequence[str] = (),
 ) -> dg.Definitions:
     """`defs` with the platform's defaults: the one place they are applied.
 
@@ -106,6 +107,7 @@ def with_platform_defaults(
     `near`: a path inside the mesh (whose catalog and tenant registry apply). `resources`
     override the environment's. `tenant`: a location serving one tenant (its runs are tagged
     with it). `self_alerting_jobs`: jobs with their own failure alerts (not alerted twice).
+    `preload`: the location's definitions module (platform_core.executor).
     """
     env = current_environment()
     near = near or platform_mesh_root()
@@ -127,7 +129,7 @@ def with_platform_defaults(
             *build_monitoring_sensors(monitor, env.automation_interval_seconds),
         ],
         resources={**warehouse_resources(env, location), **(resources or {})},
-        executor=executor_for(env),
+        executor=executor_for(env, preload),
     )
     with warnings.catch_warnings():  # map_asset_specs is marked preview in Dagster 1.13
         warnings.simplefilter("ignore", dg.PreviewWarning)
@@ -194,7 +196,10 @@ def location_definitions(definitions_file: str | Path, **defaults: Any) -> dg.De
         defs = tree.build_defs(tree.defs_module_path)
     files = declaration_files(project_dir, root_module)
     products = _own_products(catalog_for(project_dir), files) if files else []
-    built = with_platform_defaults(defs, location, products=products, near=project_dir, **defaults)
+    built = with_platform_defaults(
+        defs, location, products=products, near=project_dir,
+        preload=module_named_by_file(Path(definitions_file)), **defaults,
+    )  # fmt: skip
     _freeze_until_exit()  # the definitions too: a code server keeps them for its runs
     return built
 

@@ -11,28 +11,52 @@ A run may still ask for in-process steps in its run config
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from platform_core.environment import Environment
 
-
-def _forkserver_unless_chosen(config: dict[str, Any]) -> dict[str, Any]:
-    if "in_process" in config:
-        return config
-    multiprocess = dict(config.get("multiprocess") or {})
-    # Dagster's forkserver preloads the module the run's job was loaded from: the location.
-    multiprocess.setdefault("start_method", {"forkserver": {}})
-    return {"multiprocess": multiprocess}
+# What every location imports: Dagster and the platform (most of a location's import time).
+SHARED_MODULES = ("platform_core.definitions",)
 
 
-PRODUCTION_EXECUTOR = dg.multi_or_in_process_executor.configured(
-    _forkserver_unless_chosen,
-    config_schema=dg.multi_or_in_process_executor.config_schema.as_field(),
-    name=dg.multi_or_in_process_executor.name,
-)
+def _forkserver_unless_chosen(preload: Sequence[str]):
+    def config_fn(config: dict[str, Any]) -> dict[str, Any]:
+        if "in_process" in config:
+            return config
+        multiprocess = dict(config.get("multiprocess") or {})
+        # Named explicitly: with `forkserver: {}` Dagster preloads only its executor module, and
+        # every step would import the location again.
+        forkserver = {"preload_modules": list(preload)}
+        multiprocess.setdefault("start_method", {"forkserver": forkserver})
+        return {"multiprocess": multiprocess}
+
+    return config_fn
 
 
-def executor_for(env: Environment) -> dg.ExecutorDefinition:
-    return dg.in_process_executor if env.is_local else PRODUCTION_EXECUTOR
+def production_executor(preload: Sequence[str] = ()) -> dg.ExecutorDefinition:
+    """`preload`: the location's definitions module, imported once per run by the server."""
+    return dg.multi_or_in_process_executor.configured(
+        _forkserver_unless_chosen([*SHARED_MODULES, *preload]),
+        config_schema=dg.multi_or_in_process_executor.config_schema.as_field(),
+        name=dg.multi_or_in_process_executor.name,
+    )
+
+
+def executor_for(env: Environment, preload: Sequence[str] = ()) -> dg.ExecutorDefinition:
+    return dg.in_process_executor if env.is_local else production_executor(preload)
+
+
+def module_named_by_file(file: Path) -> list[str]:
+    """The imported module whose source is `file` (a location's definitions.py being imported),
+    as a one-element list; empty when none is."""
+    file = file.resolve()
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if source and Path(source).resolve() == file:
+            return [name]
+    return []

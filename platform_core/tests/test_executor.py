@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from platform_core.environment import Environment, EnvName
-from platform_core.executor import executor_for
+from platform_core.executor import executor_for, module_named_by_file
 
 LOCATION = """
 import json, os
@@ -21,11 +21,16 @@ from pathlib import Path
 
 import dagster as dg
 from platform_core.environment import EnvName, Environment
-from platform_core.executor import executor_for
+from platform_core.executor import executor_for, module_named_by_file
+
+IMPORTED_BY = os.getpid()  # the process that imported this location
+
 
 def record(step):
     with Path(os.environ["EXECUTOR_TEST_RECORDS"]).open("a") as out:
-        out.write(json.dumps({"step": step, "pid": os.getpid(), "ppid": os.getppid()}) + "\\n")
+        out.write(json.dumps({
+            "step": step, "pid": os.getpid(), "ppid": os.getppid(), "imported_by": IMPORTED_BY,
+        }) + "\\n")
 
 
 @dg.asset
@@ -47,7 +52,7 @@ PRODUCTION = Environment(EnvName.PROD, Path("."))
 defs = dg.Definitions(
     assets=[first, second, third],
     jobs=[dg.define_asset_job("everything")],
-    executor=executor_for(PRODUCTION),
+    executor=executor_for(PRODUCTION, module_named_by_file(Path(__file__))),
 )
 
 
@@ -90,6 +95,15 @@ def test_elsewhere_each_step_is_a_process_forked_from_one_server_per_run(locatio
     # as a spawned interpreter per step would be.
     (server,) = {s["ppid"] for s in steps}
     assert server != os.getpid()
+    # The server imported the location (named by its definitions file) once; no step did.
+    assert {s["imported_by"] for s in steps} == {server}
+
+
+def test_the_preloaded_module_is_the_one_a_definitions_file_defines(location: Path):
+    import location_under_test
+
+    assert module_named_by_file(Path(location_under_test.__file__)) == ["location_under_test"]
+    assert module_named_by_file(location.parent / "not_imported.py") == []
 
 
 def test_a_run_may_still_ask_for_in_process_steps(location: Path):
