@@ -11,6 +11,7 @@ A run may still ask for in-process steps in its run config
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,9 +55,12 @@ def executor_for(env: Environment, preload: Sequence[str] = ()) -> dg.ExecutorDe
 def module_named_by_file(file: Path) -> list[str]:
     """The imported module whose source is `file` (a location's definitions.py being imported),
     as a one-element list; empty when none is."""
-    file = file.resolve()
+    wanted = os.path.realpath(file)
+    name_of_file = os.path.basename(wanted)
     for name, module in list(sys.modules.items()):
         source = getattr(module, "__file__", None)
-        if source and Path(source).resolve() == file:
+        # Only same-named files are resolved: resolving every module's path cost ~150 ms.
+        same_name = source and os.path.basename(source) == name_of_file
+        if same_name and (source == wanted or os.path.realpath(source) == wanted):
             return [name]
     return []
