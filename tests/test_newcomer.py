@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,7 @@ def listening(port: int) -> bool:
 # processes get a short grace, so no wait on Dagster's own shutdown (10-30 s on a busy machine)
 # or on a code server's 45 s heartbeat timeout.
 STOP_SECONDS = 30
+ORPHAN_SECONDS = 5  # then nothing of the clone may be left (the issue: "within a few seconds")
 
 
 def ctrl_c(process: subprocess.Popen) -> int:
@@ -155,6 +157,11 @@ def assert_all_stopped(clone: Clone, log: str, *ports: int) -> None:
     assert stopping, text[-3000:]
     assert "rdkafka" not in stopping and "Connection refused" not in stopping, stopping[-3000:]
     pg_dirs = PG_LINE.findall(text)
+    # A process Python's multiprocessing starts (its resource tracker) ignores SIGTERM and ends
+    # when its parent's pipe closes: a moment after the command returns, not at once.
+    gone = time.monotonic() + ORPHAN_SECONDS
+    while left_behind(str(clone.root), *pg_dirs) and time.monotonic() < gone:
+        time.sleep(0.2)
     assert not left_behind(str(clone.root), *pg_dirs)
     assert not [p for p in ports if listening(p)]
     in_flight = [
