@@ -43,7 +43,8 @@ MONITORING_POLL_SECONDS = 2
 # (platform_core/executor.py): a second location import per run, which on a loaded 2-core
 # machine made the code servers miss the daemon's 60 s launch deadline. Runs launched here
 # through GraphQL ask for in-process steps in their run config (the executor allows it); the
-# runs the sensors launch (automation, tenant schedules, the stream) use the shipped executor.
+# runs the sensors launch (automation, tenant schedules) use the shipped executor, and the
+# stream's micro-batch job is in-process by its own definition.
 # The queue, retries, monitoring and sensors under test do not depend on how a run executes.
 FAST_STEPS = {"execution": {"config": {"in_process": {}}}}
 STREAM_PARTITIONS = 4
